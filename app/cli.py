@@ -1,0 +1,239 @@
+"""The `elsewhere` command line. Heavy libraries are imported inside the commands that use them,
+so `elsewhere --help` and an unchanged re-ingest start fast."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from app.errors import ElsewhereError
+from app.settings import Settings, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _edge(func: F) -> F:
+    """Turn our own errors into a clean message and exit code 1 (2 for bad usage)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ElsewhereError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    base: dict[str, Any] = dict(ctx.obj or {})
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    return load_settings(**base)
+
+
+def _echo_json(payload: Any) -> None:
+    click.echo(json.dumps(payload, ensure_ascii=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Index folder [ELSEWHERE_DATA_DIR].")
+@click.option("--cases-dir", type=click.Path(path_type=Path), help="Case library [ELSEWHERE_CASES_DIR].")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None, cases_dir: Path | None) -> None:
+    """Elsewhere: who elsewhere solved X? Cited briefs from China and overseas case studies."""
+    ctx.obj = {"data_dir": data_dir, "cases_dir": cases_dir}
+
+
+@cli.group()
+def cases() -> None:
+    """Write and check case files."""
+
+
+@cases.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+@_edge
+def cases_check(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
+    """Validate case files (default: the whole library). Exit 1 on any problem."""
+    from ingest.parse import scan_library
+
+    settings = _settings(ctx)
+    files = [p for path in paths for p in _expand(path)] if paths else None
+    scan = scan_library(settings.cases_dir, files, settings.max_case_bytes)
+    problems = [str(problem) for error in scan.errors for problem in error.problems]
+    if as_json:
+        _echo_json({"checked": scan.files_seen, "valid": len(scan.cases), "problems": problems})
+    else:
+        for line in problems:
+            click.echo(line, err=True)
+        click.echo(f"{scan.files_seen} file(s) checked, {len(scan.cases)} valid, "
+                   f"{len(scan.errors)} with problems")
+    if scan.errors:
+        sys.exit(1)
+
+
+def _expand(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(path.rglob("*.md"))
+    return [path]
+
+
+@cases.command("new")
+@click.argument("company")
+@click.option("--market", type=click.Choice(["china", "overseas"]), required=True)
+@click.option("--id", "case_id", help="Case id (default: the company name as a slug).")
+@click.pass_context
+@_edge
+def cases_new(ctx: click.Context, company: str, market: str, case_id: str | None) -> None:
+    """Write a new case file from the template, with every section heading."""
+    from ingest.schema import Market
+    from ingest.template import write_new_case
+
+    settings = _settings(ctx)
+    path = write_new_case(settings.cases_dir, company, Market(market), case_id)
+    click.echo(f"wrote {path}; fill it in, then run `elsewhere cases check {path}`")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--embedder", type=click.Choice(["minilm", "use", "hash"]),
+              help="Embedding model [ELSEWHERE_EMBEDDER].")
+@click.option("--chroma-url", help="Chroma server URL [ELSEWHERE_CHROMA_URL].")
+@click.pass_context
+@_edge
+def ingest(ctx: click.Context, as_json: bool, embedder: str | None, chroma_url: str | None) -> None:
+    """Index the case folder: add new cases, replace changed ones, remove deleted ones."""
+    from ingest.index import run_ingest
+
+    settings = _settings(ctx, embedder=embedder, chroma_url=chroma_url)
+    with _Progress(enabled=not as_json) as progress:
+        report = run_ingest(settings, on_progress=progress.update, on_status=progress.status)
+    if as_json:
+        _echo_json(report.as_json())
+    else:
+        for line in report.failed:
+            click.echo(line, err=True)
+        for case_id in report.kept_previous:
+            click.echo(f"{case_id}: file now invalid; its previous version stays indexed", err=True)
+        counts = ", ".join(f"{n} {name}" for name, n in report.counts().items())
+        click.echo(f"{counts}; {report.chunks_total} chunks indexed in {report.seconds:.1f}s")
+    if not report.ok:
+        sys.exit(1)
+
+
+class _Progress:
+    """A progress bar on stderr for long work; silent when output is JSON or not a terminal."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self._bar: Any = None
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.render_finish()
+
+    def status(self, message: str) -> None:
+        if self.enabled:
+            click.echo(message + "...", err=True)
+
+    def update(self, done: int, total: int) -> None:
+        if not self.enabled or total == 0:
+            return
+        if self._bar is None:
+            self._bar = click.progressbar(length=total, label="embedding chunks", file=sys.stderr)
+            self._bar.render_progress()
+        self._bar.update(done - self._bar.pos)
+
+
+@cli.command()
+@click.argument("question", required=False)
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 100),
+              help="How many cases to return.")
+@click.option("--market", type=click.Choice(["china", "overseas", "any"]),
+              help="Override the market found in the question.")
+@click.option("--asker", type=click.Choice(["china", "overseas"]),
+              help="The asker's own market, so 'elsewhere' means the other [ELSEWHERE_ASKER_MARKET].")
+@click.option("--batch", type=click.File("r", encoding="utf-8"),
+              help='JSON lines {"id": ..., "q": ..., "market": optional}; one result line each.')
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the documented shape).")
+@click.option("--embedder", type=click.Choice(["minilm", "use", "hash"]))
+@click.pass_context
+@_edge
+def search(
+    ctx: click.Context, question: str | None, k: int, market: str | None, asker: str | None,
+    batch: Any, as_json: bool, embedder: str | None,
+) -> None:
+    """Find the cases that answer QUESTION, best first, one per company case."""
+    from app.retrieval import Retriever
+
+    if (question is None) == (batch is None):
+        raise click.UsageError("give a QUESTION or --batch FILE (not both)")
+    settings = _settings(ctx, asker_market=asker, embedder=embedder)
+    retriever = Retriever.open(settings)
+    if batch is not None:
+        _search_batch(retriever, batch, k, market)
+        return
+    assert question is not None
+    result = retriever.search(question, k=k, market=_market_choice(market))
+    if as_json:
+        _echo_json(result.as_json())
+    else:
+        _print_hits(result)
+
+
+def _market_choice(value: str | None) -> Any:
+    from ingest.schema import Market
+
+    if value in (None, "any"):
+        return value
+    return Market(value)
+
+
+def _search_batch(retriever: Any, lines: Any, k: int, market: str | None) -> None:
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            qid, text = item["id"], item["q"]
+            chosen = _market_choice(item.get("market") or market)
+        except (ValueError, KeyError, TypeError):
+            raise click.ClickException(
+                f'--batch line {number}: expected {{"id": ..., "q": ..., "market": optional}}'
+            ) from None
+        result = retriever.search(str(text), k=k, market=chosen)
+        _echo_json({"id": qid, **result.as_json()})
+
+
+def _print_hits(result: Any) -> None:
+    scope = result.market_filter or "any market"
+    click.echo(f"{len(result.hits)} case(s) for: {result.query}  [{scope}]")
+    for rank, hit in enumerate(result.hits, start=1):
+        r = hit.record
+        click.echo(f"\n{rank}. {r.company} ({r.market}, {r.sector}, {r.outcome})  [{r.case_id}]")
+        click.echo(f"   {r.summary}")
+        if hit.evidence:
+            best = hit.evidence[0]
+            snippet = " ".join(best.text.split())[:240]
+            click.echo(f"   {best.section}: {snippet}")
+
+
+def main() -> None:
+    cli(prog_name="elsewhere")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""What a question says beyond its topic: which market it asks about and which levers.
+
+Both are plain phrase tables, checked by tests; no model is trusted with either. Geography:
+an explicit "outside China" / "abroad" / "in India" means overseas; "in China" / "Chinese" /
+"国内" means china; "elsewhere" means the market other than the asker's.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ingest.schema import Lever, Market
+
+_OVERSEAS_PLACES = (
+    "the us", "the usa", "the u.s.", "america", "united states", "europe", "the uk", "britain",
+    "england", "germany", "france", "spain", "italy", "the netherlands", "india", "japan",
+    "korea", "brazil", "mexico", "latin america", "latam", "southeast asia", "south-east asia",
+    "indonesia", "vietnam", "thailand", "the philippines", "malaysia", "singapore", "africa",
+    "kenya", "nigeria", "kazakhstan", "australia", "canada", "israel", "denmark", "argentina",
+    "colombia", "turkey", "the middle east",
+)
+_OVERSEAS_PATTERNS = [
+    r"\boutside (of )?(mainland )?china\b", r"\bnon-chinese\b", r"\babroad\b", r"\boverseas\b",
+    r"\bwestern\b", r"\bthe west\b", r"\binternational(ly)?\b",
+    r"\bforeign (companies|markets?|firms|players|apps|platforms)\b",
+    r"\bglobal markets?\b", r"\bsilicon valley\b",
+    r"\b(american|european|british|indian|japanese|korean|brazilian|african|indonesian|"
+    r"latin american|us|u\.s\.|uk|eu) (companies|firms|startups|players|apps|platforms|brands|"
+    r"banks|retailers|markets?)\b",
+    r"\b(in|across|from) (" + "|".join(re.escape(p) for p in _OVERSEAS_PLACES) + r")\b",
+    "国外", "海外", "外国", "国际", "境外", "欧美", "美国", "欧洲", "英国", "印度", "日本",
+    "韩国", "东南亚", "拉美", "巴西", "非洲", "印尼", "中国以外", "中国之外", "除中国", "西方",
+]
+_CHINA_PATTERNS = [
+    r"\bin (mainland )?china\b", r"\bchinese\b", r"\bchina'?s\b", r"\bmainland\b",
+    r"\bprc\b", r"\bfrom china\b", r"\bchina\b", "国内", "中国", "大陆", "本土", "内地",
+]
+_ELSEWHERE_PATTERNS = [r"\belsewhere\b", r"\bother markets?\b", r"\bthe other market\b", "其他市场",
+                       "别的市场"]
+
+_LEVER_PATTERNS: dict[Lever, list[str]] = {
+    Lever.REVENUE: [
+        r"monetis", r"monetiz", r"\brevenue", r"\bpricing\b", r"\bprice(s|d)?\b", r"\bfees?\b",
+        r"\bcommission", r"\btake rate", r"\bsubscription", r"\bpaywall", r"\bpaid\b",
+        r"\badvertis", r"\bads\b", r"\bmake money\b", r"\bwillingness to pay\b", r"\bupsell",
+        "变现", "收入", "营收", "定价", "收费", "佣金", "付费", "广告", "赚钱", "盈利模式",
+    ],
+    Lever.ACQUISITION: [
+        r"\bacquisition\b", r"\bacquir", r"\bcac\b", r"\bgrowth\b", r"\bgrow\b",
+        r"\breferr", r"\bviral", r"\brecruit", r"\binvit", r"\bnew users\b", r"\bmarketing\b", r"\bsign[- ]?ups?\b",
+        r"\bonboard(ing)? (users|customers)\b", r"\bcold start\b", r"\bword of mouth\b",
+        "获客", "拉新", "增长", "裂变", "推荐", "邀请", "营销", "新用户", "冷启动",
+    ],
+    Lever.SUPPLY: [
+        r"\bsupply\b", r"\bmerchants?\b", r"\bsellers?\b", r"\bdrivers?\b", r"\briders?\b",
+        r"\bcouriers?\b", r"\bsuppliers?\b", r"\bhosts?\b", r"\bcreators?\b", r"\binventory\b",
+        r"\bagents?\b", r"\bvendors?\b", r"\bsupply side\b", r"\bmanufactur",
+        "供给", "供应", "商家", "司机", "骑手", "卖家", "商户", "创作者", "主播", "货源",
+    ],
+    Lever.COST: [
+        r"\bcosts?\b", r"\bmargins?\b", r"\bunit economics\b", r"\bprofitab", r"\bburn",
+        r"\blogistics\b", r"\bcheaper\b", r"\bexpens", r"\bbreak[- ]?even\b", r"\blosses\b",
+        "成本", "利润", "毛利", "盈利", "亏损", "烧钱", "物流", "单位经济",
+    ],
+    Lever.DEMAND: [
+        r"\bdemand\b", r"\bretention\b", r"\bretain", r"\bchurn", r"\bfrequency\b",
+        r"\bengagement\b", r"\bloyal", r"\brepeat\b", r"\bcome back\b", r"\bkeep (customers|users)",
+        r"\bhabit", r"\bstickiness\b", r"\bsticky\b",
+        "需求", "留存", "流失", "复购", "频次", "黏性", "粘性", "忠诚", "回头客", "活跃",
+    ],
+}
+
+
+@dataclass(frozen=True)
+class QueryIntent:
+    market: Market | None
+    levers: tuple[Lever, ...]
+    market_reason: str | None = None
+
+
+def _first_hit(patterns: list[str], text: str) -> str | None:
+    for pattern in patterns:
+        match = re.search(pattern, text)
+        if match:
+            return match.group(0)
+    return None
+
+
+def detect_market(question: str, asker: Market | None = None) -> tuple[Market | None, str | None]:
+    """The market a question asks about, and the phrase that said so (None if it does not).
+
+    Overseas phrases win over China ones, because "outside China" and "Chinese apps in India"
+    both mention China while asking about the overseas market.
+    """
+    text = question.lower()
+    hit = _first_hit(_OVERSEAS_PATTERNS, text)
+    if hit:
+        return Market.OVERSEAS, hit
+    hit = _first_hit(_CHINA_PATTERNS, text)
+    if hit:
+        return Market.CHINA, hit
+    hit = _first_hit(_ELSEWHERE_PATTERNS, text)
+    if hit and asker is not None:
+        return asker.other, hit
+    return None, None
+
+
+def detect_levers(question: str) -> tuple[Lever, ...]:
+    """Levers a question is about, in the fixed lever order."""
+    text = question.lower()
+    return tuple(lever for lever in Lever if _first_hit(_LEVER_PATTERNS[lever], text))
+
+
+def parse_question(question: str, asker: Market | None = None) -> QueryIntent:
+    market, reason = detect_market(question, asker)
+    return QueryIntent(market, detect_levers(question), reason)

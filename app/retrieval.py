@@ -1,0 +1,218 @@
+"""Hybrid, case-level retrieval: dense (Chroma) + BM25 chunk candidates fused, then grouped
+per case, because the product answers with companies, not text fragments.
+
+    question -> intent (market filter, levers) -> dense top-N + BM25 top-N (same filter)
+             -> reciprocal rank fusion, lever-section boost -> per-case pooling -> top-k cases
+
+Opening a `Retriever` loads the embedding model, Chroma and the persisted BM25 index once;
+`search` is then cheap and safe to call repeatedly (the CLI's --batch, the UI, the evals).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from app.errors import IndexNotReadyError
+from app.query import QueryIntent, parse_question
+from ingest.keyword import KeywordIndex
+from ingest.schema import Market
+from ingest.state import CaseRecord, IndexState
+
+if TYPE_CHECKING:
+    from langchain_chroma import Chroma
+    from langchain_core.embeddings import Embeddings
+
+    from app.settings import Settings
+
+MarketChoice = Market | Literal["any"] | None
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Knobs the evals compare; the defaults are the configuration the evals chose."""
+
+    use_dense: bool = True
+    use_keyword: bool = True
+    geo_filter: bool = True
+    lever_boost: float = 0.3
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    keyword_weight: float = 1.0
+    candidates: int = 60
+    pooling: Literal["max", "decay"] = "decay"
+    max_evidence: int = 3
+
+
+@dataclass(frozen=True)
+class Evidence:
+    chunk_id: str
+    section: str
+    text: str
+    score: float
+
+
+@dataclass
+class CaseHit:
+    record: CaseRecord
+    score: float
+    evidence: list[Evidence] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        r = self.record
+        return {
+            "case_id": r.case_id, "company": r.company, "market": r.market, "sector": r.sector,
+            "score": round(self.score, 6), "summary": r.summary,
+            "evidence": [{"section": e.section, "text": e.text} for e in self.evidence],
+        }
+
+
+@dataclass
+class SearchResult:
+    query: str
+    market_filter: str | None
+    intent: QueryIntent
+    hits: list[CaseHit]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        """Exactly the shape DESIGN.md promises for `elsewhere search --json`."""
+        return {"query": self.query, "market_filter": self.market_filter,
+                "results": [hit.as_json() for hit in self.hits]}
+
+
+class Retriever:
+    """Case-level hybrid search over one built index."""
+
+    def __init__(
+        self,
+        records: dict[str, CaseRecord],
+        keyword: KeywordIndex,
+        dense: list[Chroma],
+        config: RetrievalConfig = RetrievalConfig(),
+        asker: Market | None = None,
+    ):
+        self.records = records
+        self.keyword = keyword
+        self.dense = dense
+        self.config = config
+        self.asker = asker
+        self._chunks = {rec["id"]: rec for rec in keyword.records}
+
+    @classmethod
+    def open(
+        cls, settings: Settings, config: RetrievalConfig = RetrievalConfig(),
+        embeddings: Embeddings | None = None,
+    ) -> Retriever:
+        """Load what the config needs from the index under `settings.data_dir`."""
+        records, keyword = load_index(settings)
+        dense = []
+        if config.use_dense:
+            from ingest.embed import make_embeddings
+            from ingest.store import open_store
+
+            dense.append(open_store(settings, embeddings or make_embeddings(settings.embedder)))
+        asker = Market(settings.asker_market) if settings.asker_market else None
+        return cls(records, keyword, dense, config, asker)
+
+    def with_config(self, config: RetrievalConfig) -> Retriever:
+        return Retriever(self.records, self.keyword, self.dense, config, self.asker)
+
+    def search(
+        self, question: str, k: int = 10, market: MarketChoice = None,
+        asker: Market | None = None,
+    ) -> SearchResult:
+        """Top-k cases for a question; `market` overrides the geography found in it."""
+        started = time.perf_counter()
+        intent = parse_question(question, asker or self.asker)
+        chosen = _market_filter(intent, market, self.config.geo_filter)
+        timings: dict[str, float] = {}
+        scores: dict[str, float] = defaultdict(float)
+        if self.config.use_dense:
+            for store in self.dense:
+                t = time.perf_counter()
+                ranked = self._dense_ids(store, question, chosen)
+                timings["dense_ms"] = timings.get("dense_ms", 0) + _ms(t)
+                _add_rrf(scores, ranked, self.config.dense_weight, self.config.rrf_k)
+        if self.config.use_keyword:
+            t = time.perf_counter()
+            ranked = self._keyword_ids(question, chosen)
+            timings["keyword_ms"] = _ms(t)
+            _add_rrf(scores, ranked, self.config.keyword_weight, self.config.rrf_k)
+        boosted = {cid: s * self._boost(cid, intent) for cid, s in scores.items()}
+        hits = self._pool(boosted)[:k]
+        timings["total_ms"] = _ms(started)
+        return SearchResult(question, chosen.value if chosen else None, intent, hits, timings)
+
+    def _dense_ids(self, store: Chroma, question: str, market: Market | None) -> list[str]:
+        where = {"market": market.value} if market else None
+        found = store.similarity_search_with_score(question, k=self.config.candidates, filter=where)
+        return [doc.id for doc, _ in found if doc.id in self._chunks]
+
+    def _keyword_ids(self, question: str, market: Market | None) -> list[str]:
+        mask = self.keyword.mask("market", market.value) if market else None
+        hits = self.keyword.search(question, self.config.candidates, mask)
+        return [self.keyword.records[hit.index]["id"] for hit in hits]
+
+    def _boost(self, chunk_id: str, intent: QueryIntent) -> float:
+        lever = self._chunks[chunk_id]["lever"]
+        wanted = {lever.value for lever in intent.levers}
+        return 1.0 + self.config.lever_boost if lever and lever in wanted else 1.0
+
+    def _pool(self, chunk_scores: dict[str, float]) -> list[CaseHit]:
+        by_case: dict[str, list[tuple[float, str]]] = defaultdict(list)
+        for chunk_id, score in chunk_scores.items():
+            by_case[self._chunks[chunk_id]["case_id"]].append((score, chunk_id))
+        hits = []
+        for case_id, scored in by_case.items():
+            if case_id not in self.records:
+                continue
+            scored.sort(reverse=True)
+            if self.config.pooling == "max":
+                total = scored[0][0]
+            else:
+                total = sum(score / (2**i) for i, (score, _) in enumerate(scored[:4]))
+            evidence = [self._evidence(cid, s) for s, cid in scored[: self.config.max_evidence]]
+            hits.append(CaseHit(self.records[case_id], total, evidence))
+        hits.sort(key=lambda hit: (-hit.score, hit.record.case_id))
+        return hits
+
+    def _evidence(self, chunk_id: str, score: float) -> Evidence:
+        rec = self._chunks[chunk_id]
+        return Evidence(chunk_id, rec["section"], rec["text"].split("\n", 1)[-1], score)
+
+
+def load_index(settings: Settings) -> tuple[dict[str, CaseRecord], KeywordIndex]:
+    """Case records and the BM25 index, or a clear error if `elsewhere ingest` has not run."""
+    db = settings.index_dir / "state.sqlite"
+    keyword = KeywordIndex.load(settings.index_dir) if db.exists() else None
+    if keyword is None:
+        raise IndexNotReadyError(
+            f"no index in {settings.data_dir} for embedder {settings.embedder!r}; "
+            "run `elsewhere ingest` first"
+        )
+    state = IndexState(db)
+    try:
+        return state.records(), keyword
+    finally:
+        state.close()
+
+
+def _market_filter(intent: QueryIntent, override: MarketChoice, geo: bool) -> Market | None:
+    if override == "any":
+        return None
+    if isinstance(override, Market):
+        return override
+    return intent.market if geo else None
+
+
+def _add_rrf(scores: dict[str, float], ranked: list[str], weight: float, k: int) -> None:
+    for rank, chunk_id in enumerate(ranked, start=1):
+        scores[chunk_id] += weight / (k + rank)
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 2)
+

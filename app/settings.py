@@ -1,0 +1,89 @@
+"""The one settings object: CLI flag beats `ELSEWHERE_*` environment beats default.
+
+Built once at the entry point (`load_settings`) and passed down; nothing reads the environment
+anywhere else. Building it has no side effects: no folders are created, nothing is opened.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.errors import ConfigError
+
+EmbedderName = Literal["minilm", "use", "hash"]
+ProviderName = Literal["local", "openai", "none"]
+MarketName = Literal["china", "overseas"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ELSEWHERE_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(Path(".elsewhere"), description="where the index and models live")
+    cases_dir: Path = Field(Path("cases"), description="the case library")
+    chroma_url: str | None = Field(None, description="Chroma server URL; embedded if unset")
+    embedder: EmbedderName = Field(
+        "minilm",
+        description="minilm (packaged all-MiniLM-L6-v2), use (multilingual USE), "
+        "hash (deterministic, for tests only)",
+    )
+    chunk_tokens: int = Field(220, ge=64, le=2000, description="cl100k tokens per chunk at most")
+    max_case_bytes: int = Field(64 * 1024, ge=1024, description="largest case file accepted")
+    asker_market: MarketName | None = Field(
+        None, description="the asker's own market; 'elsewhere' then means the other one"
+    )
+    llm: ProviderName = Field("local", description="local (llama.cpp), openai, none")
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout: float = Field(90.0, gt=0, description="seconds before an answer gives up")
+    llm_context: int = Field(4096, ge=1024, description="model context window in tokens")
+    llm_max_answer_tokens: int = Field(350, ge=32)
+    llm_threads: int = Field(2, ge=1)
+    host: str = "127.0.0.1"
+    port: int = Field(7860, ge=1, le=65535)
+
+    @field_validator("chroma_url", "llm_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def index_dir(self) -> Path:
+        """Per-embedder index state (manifest, BM25) under the data dir."""
+        return self.data_dir / "index" / self.embedder
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def collection_name(self) -> str:
+        return f"elsewhere_cases_{self.embedder}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment plus explicit overrides (CLI flags).
+
+    Overrides that are None are ignored, so a flag the user did not pass never masks the
+    environment. A bad value raises ConfigError naming the variable and the value.
+    """
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err["loc"] else "?"
+            value = err.get("input")
+            shown = "***" if "key" in name else repr(value)
+            lines.append(f"ELSEWHERE_{name.upper()}={shown}: {err['msg']}")
+        raise ConfigError("invalid setting: " + "; ".join(lines)) from None

@@ -1,0 +1,94 @@
+"""Validated cases -> heading-aware chunks, each within a cl100k token budget.
+
+Every case yields an `Overview` chunk (summary and problems, the words a PM searches with) and
+one or more chunks per body section. Long sections are split by LangChain's recursive splitter
+measuring length in tiktoken tokens. Each chunk carries the case's metadata plus its section and
+lever, so retrieval can filter by market and boost by lever.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ingest.parse import Case
+from ingest.schema import LEVER_SECTIONS, SECTIONS
+
+if TYPE_CHECKING:
+    import tiktoken
+
+OVERVIEW = "Overview"
+# Bump when chunk text or metadata changes shape: every case is then re-indexed once.
+CHUNKER_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str
+    case_id: str
+    section: str
+    lever: str
+    text: str
+    metadata: dict[str, str | int]
+
+    @property
+    def body(self) -> str:
+        """The chunk without its first line (the company/section header added for context)."""
+        return self.text.split("\n", 1)[-1]
+
+
+def case_metadata(case: Case) -> dict[str, str | int]:
+    meta = case.meta
+    return {
+        "case_id": meta.id,
+        "company": meta.company,
+        "company_zh": meta.company_zh or "",
+        "market": meta.market.value,
+        "sector": meta.sector,
+        "outcome": meta.outcome.value,
+        "years": meta.years,
+        "hq_country": meta.hq_country,
+        "path": case.relpath,
+        "content_hash": case.content_hash,
+    }
+
+
+def chunk_case(case: Case, encoding: tiktoken.Encoding, budget: int) -> list[Chunk]:
+    """All chunks of one case, in document order, ids `<case-id>::<n>`."""
+    base = case_metadata(case)
+    name = case.meta.company + (f" ({case.meta.company_zh})" if case.meta.company_zh else "")
+    pieces: list[tuple[str, str]] = [(OVERVIEW, _overview(case))]
+    for section in SECTIONS:
+        room = budget - len(encoding.encode(f"{name} - {section}\n"))
+        pieces += [(section, part) for part in split_tokens(case.sections[section], encoding, room)]
+    chunks = []
+    for index, (section, body) in enumerate(pieces):
+        lever = LEVER_SECTIONS[section].value if section in LEVER_SECTIONS else ""
+        metadata = {**base, "section": section, "lever": lever, "chunk_index": index}
+        text = f"{name} - {section}\n{body}"
+        chunks.append(Chunk(f"{case.id}::{index}", case.id, section, lever, text, metadata))
+    return chunks
+
+
+def split_tokens(text: str, encoding: tiktoken.Encoding, budget: int) -> list[str]:
+    """Split text at paragraph, line, sentence, then word boundaries into <= budget tokens."""
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    budget = max(32, budget)
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=budget,
+        chunk_overlap=min(40, budget // 5),
+        length_function=lambda part: len(encoding.encode(part, disallowed_special=())),
+        separators=["\n\n", "\n", ". ", "。", "; ", ", ", " ", ""],
+    )
+    return splitter.split_text(text)
+
+
+def _overview(case: Case) -> str:
+    meta = case.meta
+    problems = "; ".join(meta.problems)
+    levers = ", ".join(lever.value for lever in meta.levers)
+    return (
+        f"{meta.summary}\nProblems: {problems}.\nSector: {meta.sector}. Years: {meta.years}. "
+        f"Outcome: {meta.outcome.value}. Levers: {levers}."
+    )

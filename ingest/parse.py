@@ -1,0 +1,305 @@
+"""Case files on disk -> validated `Case` objects, with one clear error per problem.
+
+Case files are untrusted: sizes are bounded before reading, symlinks may not leave the cases
+folder, bytes must be UTF-8, YAML is loaded with the safe loader, and every front-matter field is
+checked against `CaseMeta`. Errors carry file, line, field and what was expected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from app.errors import CaseFileError, CaseProblem, LibraryError
+from ingest.schema import MAX_WORDS, MIN_WORDS, SECTIONS, CaseMeta, Market
+
+HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+FRONT_MATTER_FENCE = "---"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One validated case: its front matter, its body split by section, and where it came from."""
+
+    meta: CaseMeta
+    sections: dict[str, str]
+    path: Path
+    relpath: str
+    content_hash: str
+    title: str = ""
+    word_count: int = 0
+
+    @property
+    def id(self) -> str:
+        return self.meta.id
+
+
+@dataclass
+class LibraryScan:
+    """The result of reading a whole library: good cases and the problems of bad files."""
+
+    cases: list[Case] = field(default_factory=list)
+    errors: list[CaseFileError] = field(default_factory=list)
+    files_seen: int = 0
+
+
+def content_hash(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def case_files(cases_dir: Path) -> Iterator[Path]:
+    """Every `*.md` below the cases folder, symlinks included (checked later), sorted."""
+    if not cases_dir.is_dir():
+        raise LibraryError(
+            f"cases folder {cases_dir} does not exist; set ELSEWHERE_CASES_DIR or create it"
+        )
+    found: list[Path] = []
+    for root, _dirs, files in os.walk(cases_dir, followlinks=False):
+        for name in files:
+            if name.endswith(".md") and not (Path(root) == cases_dir and name == "README.md"):
+                found.append(Path(root) / name)
+    yield from sorted(found)
+
+
+def read_case(path: Path, cases_dir: Path, max_bytes: int = 64 * 1024) -> Case:
+    """Read and validate one case file; raise CaseFileError listing every problem found."""
+    rel = _display_path(path, cases_dir)
+    raw = _read_bounded(path, cases_dir, rel, max_bytes)
+    text = _decode(raw, rel)
+    front, body, body_line = _split_front_matter(text, rel)
+    problems: list[CaseProblem] = []
+    meta = _validate_meta(front, rel, problems)
+    sections, title, words = _parse_body(body, body_line, rel, problems)
+    if meta is not None:
+        _check_placement(meta, path, cases_dir, rel, problems)
+    if problems or meta is None:
+        raise CaseFileError(problems)
+    return Case(meta, sections, path, rel, content_hash(raw), title, words)
+
+
+def scan_library(
+    cases_dir: Path, paths: Iterable[Path] | None = None, max_bytes: int = 64 * 1024
+) -> LibraryScan:
+    """Read every case file (or just `paths`); bad files become errors, good ones cases.
+
+    A duplicate id is an error on every file after the first that uses it (sorted by path).
+    """
+    scan = LibraryScan()
+    seen: dict[str, str] = {}
+    for path in paths if paths is not None else case_files(cases_dir):
+        scan.files_seen += 1
+        try:
+            case = read_case(path, cases_dir, max_bytes)
+        except CaseFileError as exc:
+            scan.errors.append(exc)
+            continue
+        if case.id in seen:
+            problem = CaseProblem(
+                case.relpath, f"duplicates the id already used by {seen[case.id]}", 2, "id"
+            )
+            scan.errors.append(CaseFileError([problem]))
+            continue
+        seen[case.id] = case.relpath
+        scan.cases.append(case)
+    return scan
+
+
+def _display_path(path: Path, cases_dir: Path) -> str:
+    try:
+        return str(Path(cases_dir.name) / path.relative_to(cases_dir))
+    except ValueError:
+        return str(path)
+
+
+def _read_bounded(path: Path, cases_dir: Path, rel: str, max_bytes: int) -> bytes:
+    root = cases_dir.resolve()
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise CaseFileError([CaseProblem(rel, "cannot be read (broken link or missing file)")])
+    if not real.is_relative_to(root):
+        raise CaseFileError(
+            [CaseProblem(rel, f"points outside the cases folder ({real}); links must stay inside")]
+        )
+    if not real.is_file():
+        raise CaseFileError([CaseProblem(rel, "is not a regular file")])
+    size = real.stat().st_size
+    if size > max_bytes:
+        raise CaseFileError(
+            [CaseProblem(rel, f"is {size:,} bytes; case files may be at most {max_bytes:,} bytes")]
+        )
+    if size == 0:
+        raise CaseFileError([CaseProblem(rel, "is empty; start from `elsewhere cases new`")])
+    with real.open("rb") as handle:
+        return handle.read(max_bytes + 1)[:max_bytes]
+
+
+def _decode(raw: bytes, rel: str) -> str:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise CaseFileError(
+            [CaseProblem(rel, f"is not valid UTF-8 (byte {exc.start}); save it as UTF-8", line)]
+        ) from None
+    return text.removeprefix("\ufeff").replace("\r\n", "\n")
+
+
+def _split_front_matter(text: str, rel: str) -> tuple[str, str, int]:
+    lines = text.split("\n")
+    if not lines or lines[0].strip() != FRONT_MATTER_FENCE:
+        raise CaseFileError(
+            [CaseProblem(rel, "must start with a `---` line opening the YAML front matter", 1)]
+        )
+    for index in range(1, len(lines)):
+        if lines[index].strip() == FRONT_MATTER_FENCE:
+            return "\n".join(lines[1:index]), "\n".join(lines[index + 1 :]), index + 2
+    raise CaseFileError([CaseProblem(rel, "front matter has no closing `---` line", 1)])
+
+
+def _validate_meta(front: str, rel: str, problems: list[CaseProblem]) -> CaseMeta | None:
+    try:
+        data = yaml.safe_load(front)
+        tree = yaml.compose(front)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else None
+        reason = getattr(exc, "problem", None) or "malformed"
+        problems.append(CaseProblem(rel, f"front matter is not valid YAML: {reason}", line))
+        return None
+    if not isinstance(data, dict):
+        problems.append(CaseProblem(rel, "front matter must be a YAML mapping of fields", 2))
+        return None
+    try:
+        return CaseMeta.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            problems.append(_problem_from_error(err, tree, rel))
+        return None
+
+
+def _problem_from_error(err: Any, tree: yaml.Node | None, rel: str) -> CaseProblem:
+    loc = tuple(err["loc"])
+    message = re.sub(r"^(Input|String|List|Value|Dictionary) should", "must",
+                     str(err["msg"]).removeprefix("Value error, "))
+    if not loc and "company_zh" in message:
+        loc = ("company_zh",)
+        message = "is required when market is china (the company's Chinese name)"
+    name = ".".join(str(part) for part in loc) or None
+    if err["type"] == "missing":
+        return CaseProblem(rel, "is required but missing", 2, name)
+    if err["type"] == "extra_forbidden":
+        return CaseProblem(rel, "is not a known field (check the spelling)", _line_of(tree, loc), name)
+    got = err.get("input")
+    shown = f", got {got!r}" if not isinstance(got, dict | list) and "got" not in message else ""
+    return CaseProblem(rel, f"{message}{shown}", _line_of(tree, loc), name)
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The file line of the YAML node at `loc`, found by walking the composed node tree."""
+    if node is None:
+        return None
+    line = node.start_mark.line
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = [(k, v) for k, v in node.value if getattr(k, "value", None) == part]
+            if not match:
+                break
+            key, node = match[0]
+            line = key.start_mark.line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                break
+            node = node.value[part]
+            line = node.start_mark.line
+        else:
+            break
+    return line + 2  # +1 for 1-based lines, +1 for the opening fence
+
+
+def _parse_body(
+    body: str, first_line: int, rel: str, problems: list[CaseProblem]
+) -> tuple[dict[str, str], str, int]:
+    sections: dict[str, list[str]] = {}
+    heading_lines: list[tuple[str, int]] = []
+    title = ""
+    current: str | None = None
+    for offset, line in enumerate(body.split("\n")):
+        match = HEADING.match(line)
+        if match and len(match[1]) == 1 and current is None and not title:
+            title = match[2]
+            continue
+        if match and len(match[1]) == 2:
+            current = match[2]
+            heading_lines.append((current, first_line + offset))
+            sections.setdefault(current, [])
+            continue
+        if current is not None:
+            sections[current].append(line)
+        elif line.strip() and not match:
+            problems.append(
+                CaseProblem(rel, "text before the first `##` section heading", first_line + offset)
+            )
+            break
+    _check_headings(heading_lines, rel, problems, first_line)
+    joined = {name: "\n".join(lines).strip() for name, lines in sections.items()}
+    for name, line_no in heading_lines:
+        if name in SECTIONS and not joined.get(name):
+            problems.append(CaseProblem(rel, f"section `## {name}` is empty", line_no))
+    words = len(body.split())
+    if not MIN_WORDS <= words <= MAX_WORDS:
+        problems.append(
+            CaseProblem(rel, f"body has {words} words; expected {MIN_WORDS} to {MAX_WORDS}")
+        )
+    return joined, title, words
+
+
+def _check_headings(
+    found: list[tuple[str, int]], rel: str, problems: list[CaseProblem], first_line: int
+) -> None:
+    names = [name for name, _ in found]
+    for name, line_no in found:
+        if name not in SECTIONS:
+            problems.append(
+                CaseProblem(rel, f"unknown section `## {name}`; expected one of {list(SECTIONS)}",
+                            line_no)
+            )
+        elif names.count(name) > 1:
+            problems.append(CaseProblem(rel, f"section `## {name}` appears twice", line_no))
+    missing = [name for name in SECTIONS if name not in names]
+    if missing:
+        problems.append(
+            CaseProblem(rel, f"missing section(s): {', '.join('## ' + m for m in missing)}",
+                        first_line)
+        )
+    known = [name for name in names if name in SECTIONS]
+    if not missing and known != list(SECTIONS) and len(known) == len(SECTIONS):
+        problems.append(
+            CaseProblem(rel, f"sections out of order; expected {' / '.join(SECTIONS)}", first_line)
+        )
+
+
+def _check_placement(
+    meta: CaseMeta, path: Path, cases_dir: Path, rel: str, problems: list[CaseProblem]
+) -> None:
+    if path.stem != meta.id:
+        problems.append(
+            CaseProblem(rel, f"must equal the file name; rename the file to {meta.id}.md "
+                        f"or set id: {path.stem}", 2, "id")
+        )
+    folder = path.parent.name
+    if folder not in {m.value for m in Market}:
+        problems.append(CaseProblem(rel, "case files live in cases/china/ or cases/overseas/"))
+    elif folder != meta.market.value:
+        problems.append(
+            CaseProblem(rel, f"is {meta.market.value} but the file is under {folder}/; "
+                        f"move it to {meta.market.value}/", None, "market")
+        )

@@ -1,0 +1,138 @@
+"""The case-file schema of DESIGN.md ("Case files") as pydantic models and fixed vocabularies."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+
+class Market(StrEnum):
+    CHINA = "china"
+    OVERSEAS = "overseas"
+
+    @property
+    def other(self) -> Market:
+        return Market.OVERSEAS if self is Market.CHINA else Market.CHINA
+
+
+class Lever(StrEnum):
+    SUPPLY = "supply"
+    DEMAND = "demand"
+    ACQUISITION = "acquisition"
+    REVENUE = "revenue"
+    COST = "cost"
+
+
+class Outcome(StrEnum):
+    WORKED = "worked"
+    MIXED = "mixed"
+    FAILED = "failed"
+
+
+SECTORS: tuple[str, ...] = (
+    "e-commerce", "social-commerce", "live-commerce", "food-delivery", "grocery",
+    "local-services", "retail", "food-and-beverage", "fashion", "beauty",
+    "consumer-electronics", "home-appliances", "automotive", "ride-hailing", "micromobility",
+    "logistics", "freight", "payments", "lending", "banking", "investing", "super-app",
+    "messaging", "social-media", "short-video", "video-streaming", "music-audio",
+    "online-community", "education", "healthcare", "fitness", "travel", "real-estate",
+    "enterprise-software", "telecom",
+)  # fmt: skip
+
+# Body sections, in order. Lever sections map to the lever they describe.
+LEVER_SECTIONS: dict[str, Lever] = {
+    "Supply model": Lever.SUPPLY,
+    "Demand model": Lever.DEMAND,
+    "Acquisition model": Lever.ACQUISITION,
+    "Revenue model": Lever.REVENUE,
+    "Cost model": Lever.COST,
+}
+SECTIONS: tuple[str, ...] = (
+    "Context",
+    "Problem",
+    "What they did",
+    *LEVER_SECTIONS,
+    "Results",
+    "What transfers",
+)
+MIN_WORDS, MAX_WORDS = 500, 1200
+
+ID_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+YEARS_PATTERN = re.compile(r"^(\d{4})(?:-(\d{4}))?$")
+COUNTRY = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=120)]
+
+
+class Source(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]
+    publisher: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)]
+    year: int = Field(ge=1900, le=date.today().year + 1)
+    url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=500)] | None = None
+
+
+class CaseMeta(BaseModel):
+    """The YAML front matter of one case file."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+    id: Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=80)]
+    company: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+    company_zh: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+    market: Market
+    hq_country: COUNTRY
+    countries: list[COUNTRY] = Field(min_length=1, max_length=60)
+    sector: str
+    years: str
+    problems: list[ShortText] = Field(min_length=1, max_length=8)
+    levers: list[Lever] = Field(min_length=1, max_length=5)
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=20, max_length=600)]
+    outcome: Outcome
+    sources: list[Source] = Field(min_length=1, max_length=20)
+
+    @field_validator("company")
+    @classmethod
+    def _english_name(cls, value: str) -> str:
+        if re.search(r"[\u3400-\u9fff]", value):
+            raise ValueError(
+                "must be the common English name only; put the Chinese name in company_zh, "
+                f"got {value!r}"
+            )
+        return value
+
+    @field_validator("sector")
+    @classmethod
+    def _known_sector(cls, value: str) -> str:
+        if value not in SECTORS:
+            raise ValueError(f"must be one of: {', '.join(SECTORS)}; got {value!r}")
+        return value
+
+    @field_validator("years", mode="before")
+    @classmethod
+    def _year_range(cls, value: object) -> str:
+        text = str(value).strip()
+        match = YEARS_PATTERN.match(text)
+        if not match:
+            raise ValueError(f"must be YYYY or YYYY-YYYY, got {value!r}")
+        start, end = int(match[1]), int(match[2] or match[1])
+        if not 1900 <= start <= end <= date.today().year + 1:
+            raise ValueError(f"must be a period from 1900 to next year with start <= end, got {text}")
+        return text
+
+    @field_validator("levers")
+    @classmethod
+    def _unique_levers(cls, value: list[Lever]) -> list[Lever]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a lever twice")
+        return value
+
+    @model_validator(mode="after")
+    def _chinese_name_for_china(self) -> CaseMeta:
+        if self.market is Market.CHINA and not self.company_zh:
+            raise ValueError("company_zh is required when market is china")
+        return self
