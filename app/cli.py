@@ -45,8 +45,12 @@ def _echo_json(payload: Any) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Index folder [ELSEWHERE_DATA_DIR].")
-@click.option("--cases-dir", type=click.Path(path_type=Path), help="Case library [ELSEWHERE_CASES_DIR].")
+@click.option(
+    "--data-dir", type=click.Path(path_type=Path), help="Index folder [ELSEWHERE_DATA_DIR]."
+)
+@click.option(
+    "--cases-dir", type=click.Path(path_type=Path), help="Case library [ELSEWHERE_CASES_DIR]."
+)
 @click.pass_context
 def cli(ctx: click.Context, data_dir: Path | None, cases_dir: Path | None) -> None:
     """Elsewhere: who elsewhere solved X? Cited briefs from China and overseas case studies."""
@@ -76,8 +80,10 @@ def cases_check(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> N
     else:
         for line in problems:
             click.echo(line, err=True)
-        click.echo(f"{scan.files_seen} file(s) checked, {len(scan.cases)} valid, "
-                   f"{len(scan.errors)} with problems")
+        click.echo(
+            f"{scan.files_seen} file(s) checked, {len(scan.cases)} valid, "
+            f"{len(scan.errors)} with problems"
+        )
     if scan.errors:
         sys.exit(1)
 
@@ -106,8 +112,11 @@ def cases_new(ctx: click.Context, company: str, market: str, case_id: str | None
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--embedder", type=click.Choice(["minilm", "use", "hash"]),
-              help="Embedding model [ELSEWHERE_EMBEDDER].")
+@click.option(
+    "--embedder",
+    type=click.Choice(["minilm", "use", "hash"]),
+    help="Embedding model [ELSEWHERE_EMBEDDER].",
+)
 @click.option("--chroma-url", help="Chroma server URL [ELSEWHERE_CHROMA_URL].")
 @click.pass_context
 @_edge
@@ -160,21 +169,42 @@ class _Progress:
 
 @cli.command()
 @click.argument("question", required=False)
-@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 100),
-              help="How many cases to return.")
-@click.option("--market", type=click.Choice(["china", "overseas", "any"]),
-              help="Override the market found in the question.")
-@click.option("--asker", type=click.Choice(["china", "overseas"]),
-              help="The asker's own market, so 'elsewhere' means the other [ELSEWHERE_ASKER_MARKET].")
-@click.option("--batch", type=click.File("r", encoding="utf-8"),
-              help='JSON lines {"id": ..., "q": ..., "market": optional}; one result line each.')
+@click.option(
+    "-k",
+    "k",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="How many cases to return.",
+)
+@click.option(
+    "--market",
+    type=click.Choice(["china", "overseas", "any"]),
+    help="Override the market found in the question.",
+)
+@click.option(
+    "--asker",
+    type=click.Choice(["china", "overseas"]),
+    help="The asker's own market, so 'elsewhere' means the other [ELSEWHERE_ASKER_MARKET].",
+)
+@click.option(
+    "--batch",
+    type=click.File("r", encoding="utf-8"),
+    help='JSON lines {"id": ..., "q": ..., "market": optional}; one result line each.',
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the documented shape).")
 @click.option("--embedder", type=click.Choice(["minilm", "use", "hash"]))
 @click.pass_context
 @_edge
 def search(
-    ctx: click.Context, question: str | None, k: int, market: str | None, asker: str | None,
-    batch: Any, as_json: bool, embedder: str | None,
+    ctx: click.Context,
+    question: str | None,
+    k: int,
+    market: str | None,
+    asker: str | None,
+    batch: Any,
+    as_json: bool,
+    embedder: str | None,
 ) -> None:
     """Find the cases that answer QUESTION, best first, one per company case."""
     from app.retrieval import Retriever
@@ -229,6 +259,23 @@ def _print_hits(result: Any) -> None:
             best = hit.evidence[0]
             snippet = " ".join(best.text.split())[:240]
             click.echo(f"   {best.section}: {snippet}")
+
+
+@cli.command()
+@click.option("--host", help="Interface to bind [ELSEWHERE_HOST, default 127.0.0.1].")
+@click.option("--port", type=int, help="Port [ELSEWHERE_PORT, default 7860].")
+@click.pass_context
+@_edge
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Start the web app (Search, Library) on 127.0.0.1."""
+    import os
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from app.ui import serve as run_server
+
+    settings = _settings(ctx, host=host, port=port)
+    click.echo(f"Elsewhere on http://{settings.host}:{settings.port} (Ctrl+C to stop)", err=True)
+    run_server(settings)
 
 
 def main() -> None:

@@ -63,8 +63,12 @@ class CaseHit:
     def as_json(self) -> dict[str, Any]:
         r = self.record
         return {
-            "case_id": r.case_id, "company": r.company, "market": r.market, "sector": r.sector,
-            "score": round(self.score, 6), "summary": r.summary,
+            "case_id": r.case_id,
+            "company": r.company,
+            "market": r.market,
+            "sector": r.sector,
+            "score": round(self.score, 6),
+            "summary": r.summary,
             "evidence": [{"section": e.section, "text": e.text} for e in self.evidence],
         }
 
@@ -79,8 +83,11 @@ class SearchResult:
 
     def as_json(self) -> dict[str, Any]:
         """Exactly the shape DESIGN.md promises for `elsewhere search --json`."""
-        return {"query": self.query, "market_filter": self.market_filter,
-                "results": [hit.as_json() for hit in self.hits]}
+        return {
+            "query": self.query,
+            "market_filter": self.market_filter,
+            "results": [hit.as_json() for hit in self.hits],
+        }
 
 
 class Retriever:
@@ -103,7 +110,9 @@ class Retriever:
 
     @classmethod
     def open(
-        cls, settings: Settings, config: RetrievalConfig = RetrievalConfig(),
+        cls,
+        settings: Settings,
+        config: RetrievalConfig = RetrievalConfig(),
         embeddings: Embeddings | None = None,
     ) -> Retriever:
         """Load what the config needs from the index under `settings.data_dir`."""
@@ -121,7 +130,10 @@ class Retriever:
         return Retriever(self.records, self.keyword, self.dense, config, self.asker)
 
     def search(
-        self, question: str, k: int = 10, market: MarketChoice = None,
+        self,
+        question: str,
+        k: int = 10,
+        market: MarketChoice = None,
         asker: Market | None = None,
     ) -> SearchResult:
         """Top-k cases for a question; `market` overrides the geography found in it."""
@@ -149,7 +161,7 @@ class Retriever:
     def _dense_ids(self, store: Chroma, question: str, market: Market | None) -> list[str]:
         where = {"market": market.value} if market else None
         found = store.similarity_search_with_score(question, k=self.config.candidates, filter=where)
-        return [doc.id for doc, _ in found if doc.id in self._chunks]
+        return [doc.id for doc, _ in found if doc.id is not None and doc.id in self._chunks]
 
     def _keyword_ids(self, question: str, market: Market | None) -> list[str]:
         mask = self.keyword.mask("market", market.value) if market else None
@@ -215,4 +227,3 @@ def _add_rrf(scores: dict[str, float], ranked: list[str], weight: float, k: int)
 
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 2)
-

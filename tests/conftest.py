@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.settings import Settings, load_settings
+from tests.casegen import write_starter
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def env_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> None:
+    """Every test gets its own data dir and cases dir; nothing touches the real ones."""
+    for name in ("ELSEWHERE_CHROMA_URL", "ELSEWHERE_ASKER_MARKET", "ELSEWHERE_LLM_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ELSEWHERE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ELSEWHERE_CASES_DIR", str(tmp_path / "cases"))
+    monkeypatch.setenv("ELSEWHERE_EMBEDDER", "hash")
+    monkeypatch.setenv("ELSEWHERE_LLM", "none")
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cache = tmp_path_factory.getbasetemp() / "tiktoken-cache"
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(cache))
+    (tmp_path / "cases").mkdir()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return load_settings()
+
+
+@pytest.fixture
+def starter(settings: Settings) -> list[str]:
+    """Six small synthetic cases (3 china, 3 overseas) in the test's cases dir."""
+    return write_starter(settings.cases_dir)

@@ -1,0 +1,162 @@
+"""The `elsewhere` CLI through click's CliRunner: exit codes, messages and --json shapes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from app.cli import cli
+from ingest.parse import read_case
+from ingest.schema import SECTIONS
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+def test_help_lists_commands():
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("ingest", "search", "cases"):
+        assert command in result.output
+
+
+def test_cases_new_writes_a_file_with_every_heading(settings):
+    result = run("cases", "new", "Full Truck Alliance", "--market", "china")
+    assert result.exit_code == 0, result.output
+    path = settings.cases_dir / "china" / "full-truck-alliance.md"
+    text = path.read_text("utf-8")
+    assert "id: full-truck-alliance" in text and 'company: "Full Truck Alliance"' in text
+    headings = [line[3:] for line in text.splitlines() if line.startswith("## ")]
+    assert headings == list(SECTIONS)
+    again = run("cases", "new", "Full Truck Alliance", "--market", "china")
+    assert again.exit_code == 1 and "already exists" in again.output
+
+
+def test_new_template_fails_check_until_filled_in(settings):
+    run("cases", "new", "Acme", "--market", "overseas")
+    result = run("cases", "check")
+    assert result.exit_code == 1
+    assert "cases/overseas/acme.md" in result.output and "words; expected 500" in result.output
+
+
+def test_cases_check_passes_on_valid_library(starter):
+    result = run("cases", "check")
+    assert result.exit_code == 0
+    assert "6 file(s) checked, 6 valid, 0 with problems" in result.output
+
+
+def test_cases_check_json_and_exit_code(settings, starter):
+    (settings.cases_dir / "china" / "bad.md").write_text("---\nid: [\n---\n", "utf-8")
+    result = run("cases", "check", "--json")
+    assert result.exit_code == 1
+    payload = json.loads(result.output)
+    assert payload["checked"] == 7 and payload["valid"] == 6
+    assert payload["problems"][0].startswith("cases/china/bad.md line 2:")
+
+
+def test_cases_check_single_path(settings, starter):
+    path = settings.cases_dir / "overseas" / "scoot.md"
+    result = run("cases", "check", str(path))
+    assert result.exit_code == 0 and "1 file(s) checked" in result.output
+    assert read_case(path, settings.cases_dir).id == "scoot"
+
+
+def test_ingest_json_report_and_failed_exit_code(settings, starter):
+    result = run("ingest", "--json")
+    assert result.exit_code == 0
+    report = json.loads(result.output)
+    assert report["counts"] == {"added": 6, "updated": 0, "removed": 0, "unchanged": 0, "failed": 0}
+    (settings.cases_dir / "china" / "bad.md").write_bytes(b"\xff\xfe")
+    result = run("ingest", "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert report["counts"]["unchanged"] == 6 and report["counts"]["failed"] == 1
+
+
+def test_ingest_human_summary(starter):
+    result = run("ingest")
+    assert result.exit_code == 0
+    assert (
+        "6 added, 0 updated, 0 removed, 0 unchanged, 0 failed; 66 chunks indexed" in result.output
+    )
+
+
+def test_search_json_has_the_documented_shape(starter):
+    run("ingest")
+    result = run("search", "membership fee outside China", "--json", "-k", "3")
+    assert result.exit_code == 0
+    payload = json.loads(result.output)
+    assert payload["query"] == "membership fee outside China"
+    assert payload["market_filter"] == "overseas"
+    assert 1 <= len(payload["results"]) <= 3
+    first = payload["results"][0]
+    assert set(first) == {"case_id", "company", "market", "sector", "score", "summary", "evidence"}
+    assert all(r["market"] == "overseas" for r in payload["results"])
+
+
+def test_search_market_any_and_asker(starter):
+    run("ingest")
+    payload = json.loads(run("search", "bikes in China", "--market", "any", "--json").output)
+    assert payload["market_filter"] is None
+    payload = json.loads(
+        run("search", "who elsewhere solved churn", "--asker", "china", "--json").output
+    )
+    assert payload["market_filter"] == "overseas"
+
+
+def test_search_batch_prints_one_line_per_question(starter):
+    run("ingest")
+    lines = "\n".join(
+        [
+            json.dumps({"id": "q1", "q": "membership"}),
+            "",
+            json.dumps({"id": "q2", "q": "red envelopes", "market": "china"}),
+        ]
+    )
+    result = run("search", "--batch", "-", "--json", "-k", "2", input=lines)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert [row["id"] for row in rows] == ["q1", "q2"]
+    assert rows[1]["market_filter"] == "china"
+    assert set(rows[0]) == {"id", "query", "market_filter", "results"}
+
+
+def test_search_batch_bad_line_is_a_clear_error(starter):
+    run("ingest")
+    result = run("search", "--batch", "-", "--json", input='{"q": "no id"}\n')
+    assert result.exit_code == 1
+    assert "--batch line 1: expected" in result.output
+
+
+def test_search_before_ingest_is_a_clean_error(starter):
+    result = run("search", "anything")
+    assert result.exit_code == 1
+    assert "run `elsewhere ingest` first" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_search_needs_question_or_batch():
+    result = run("search")
+    assert result.exit_code == 2 and "give a QUESTION or --batch FILE" in result.output
+
+
+def test_bad_setting_names_the_variable(monkeypatch):
+    monkeypatch.setenv("ELSEWHERE_CHUNK_TOKENS", "five")
+    result = run("cases", "check")
+    assert result.exit_code == 1
+    assert "ELSEWHERE_CHUNK_TOKENS='five'" in result.output
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = (
+        "import sys; from app.cli import cli; "
+        "import click.testing as t; t.CliRunner().invoke(cli, ['--help']); "
+        "heavy = [m for m in ('torch', 'chromadb', 'gradio', 'sentence_transformers', "
+        "'langchain_core') if m in sys.modules]; print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -1,0 +1,160 @@
+"""Incremental, crash-safe ingest into real Chroma (temp dir) with the deterministic embedder."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from app.errors import IngestLockedError
+from ingest.index import run_ingest
+from ingest.keyword import KeywordIndex
+from ingest.state import IndexState
+from ingest.store import open_store
+from tests.casegen import write_case, write_starter
+
+SECTIONS_PER_CASE = 11  # Overview + ten body sections, each short enough for one chunk
+
+
+def chroma_ids(settings) -> list[str]:
+    return sorted(open_store(settings, None).get(include=[])["ids"])
+
+
+def expected_ids(case_ids) -> list[str]:
+    return sorted(f"{cid}::{n}" for cid in case_ids for n in range(SECTIONS_PER_CASE))
+
+
+def state_ids(settings) -> list[str]:
+    state = IndexState(settings.index_dir / "state.sqlite")
+    try:
+        return sorted(state.chunk_ids())
+    finally:
+        state.close()
+
+
+def test_first_ingest_indexes_every_case(settings, starter):
+    report = run_ingest(settings)
+    assert report.ok
+    assert report.added == sorted(starter)
+    assert report.chunks_total == report.chunks_embedded == 6 * SECTIONS_PER_CASE
+    assert chroma_ids(settings) == expected_ids(starter) == state_ids(settings)
+    keyword = KeywordIndex.load(settings.index_dir)
+    assert keyword is not None and len(keyword.records) == 6 * SECTIONS_PER_CASE
+
+
+def test_unchanged_library_is_skipped_without_opening_chroma(settings, starter, monkeypatch):
+    run_ingest(settings)
+
+    def fail(*_a, **_k):
+        raise AssertionError("an unchanged re-ingest must not open Chroma or load a model")
+
+    monkeypatch.setattr("ingest.store.open_store", fail)
+    monkeypatch.setattr("ingest.index.make_embeddings", fail)
+    report = run_ingest(settings)
+    assert report.counts() == {"added": 0, "updated": 0, "removed": 0, "unchanged": 6, "failed": 0}
+    assert report.chunks_total == 66
+
+
+def test_modify_add_delete_are_applied_exactly(settings, starter):
+    run_ingest(settings)
+    write_case(settings.cases_dir, "dash-club", "DashClub", topic="a new angle on churn")
+    write_case(settings.cases_dir, "new-one", "NewOne", topic="supply onboarding")
+    (settings.cases_dir / "china" / "bike-go.md").unlink()
+    report = run_ingest(settings)
+    assert (report.added, report.updated, report.removed) == (
+        ["new-one"],
+        ["dash-club"],
+        ["bike-go"],
+    )
+    assert len(report.unchanged) == 4
+    assert report.chunks_embedded == 2 * SECTIONS_PER_CASE
+    now = sorted((set(starter) - {"bike-go"}) | {"new-one"})
+    assert chroma_ids(settings) == expected_ids(now) == state_ids(settings)
+    docs = open_store(settings, None).get(ids=["dash-club::0"], include=["documents"])
+    assert "a new angle on churn" in docs["documents"][0]
+
+
+def test_bad_file_is_reported_and_good_files_still_index(settings, starter):
+    (settings.cases_dir / "overseas" / "broken.md").write_text("---\nid: [\n---\n", "utf-8")
+    report = run_ingest(settings)
+    assert not report.ok
+    assert any("broken.md" in line for line in report.failed)
+    assert report.added == sorted(starter)
+
+
+def test_case_that_turns_invalid_keeps_its_previous_version(settings, starter):
+    run_ingest(settings)
+    path = settings.cases_dir / "overseas" / "scoot.md"
+    path.write_text(path.read_text("utf-8").replace("outcome: worked", "outcome: great"), "utf-8")
+    report = run_ingest(settings)
+    assert report.kept_previous == ["scoot"] and report.removed == []
+    assert "scoot::0" in chroma_ids(settings)
+
+
+def test_a_second_ingest_is_refused_while_one_runs(settings, starter):
+    settings.index_dir.mkdir(parents=True)
+    with FileLock(str(settings.index_dir / "ingest.lock")):
+        with pytest.raises(IngestLockedError, match="another `elsewhere ingest` is running"):
+            run_ingest(settings)
+
+
+def test_changed_settings_rebuild_everything(settings, starter):
+    run_ingest(settings)
+    from app.settings import load_settings
+
+    bigger = load_settings(chunk_tokens=400)
+    report = run_ingest(bigger)
+    assert report.added == sorted(starter) and report.chunks_total == 66
+    assert chroma_ids(bigger) == expected_ids(starter)
+
+
+def _ingest_process(settings) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "ELSEWHERE_DATA_DIR": str(settings.data_dir),
+        "ELSEWHERE_CASES_DIR": str(settings.cases_dir),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "ingest", "--json"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.parametrize("delay", [0.6, 1.2, 1.8, 2.4, 3.0])
+def test_sigkill_at_any_point_is_repaired_by_the_next_run(settings, delay):
+    """Kill a real ingest process mid-run, change the library, re-run: the index is exact."""
+    ids = [f"case-{n:02d}" for n in range(40)]
+    for cid in ids:
+        write_case(settings.cases_dir, cid, cid.title(), topic=f"topic {cid}")
+    proc = _ingest_process(settings)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    (settings.cases_dir / "overseas" / "case-00.md").unlink()
+    write_case(settings.cases_dir, "case-01", "Changed", topic="changed after the crash")
+    report = run_ingest(settings)
+    assert report.ok
+    assert chroma_ids(settings) == expected_ids(ids[1:]) == state_ids(settings)
+    keyword = KeywordIndex.load(settings.index_dir)
+    assert sorted(r["id"] for r in keyword.records) == expected_ids(ids[1:])
+    again = run_ingest(settings)
+    assert again.counts()["unchanged"] == 39 and again.chunks_embedded == 0
+
+
+def test_writes_nothing_outside_the_data_dir(settings, starter, tmp_path):
+    run_ingest(settings)
+    created = {p.name for p in tmp_path.iterdir()}
+    assert created == {"cases", "data"}
+    assert Path(settings.data_dir / "chroma").is_dir()
+
+
+def test_starter_helper_writes_six_valid_cases(settings):
+    assert len(write_starter(settings.cases_dir)) == 6

@@ -1,0 +1,163 @@
+"""The validator: one clear error per problem, with file, line, field and expectation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from app.errors import CaseFileError
+from ingest.parse import read_case, scan_library
+from tests.casegen import case_text, write_case
+
+
+def _write(cases: Path, name: str, data: bytes | str, market: str = "overseas") -> Path:
+    path = cases / market / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    path.write_bytes(data)
+    return path
+
+
+def _problems(path: Path, cases: Path) -> list[str]:
+    with pytest.raises(CaseFileError) as info:
+        read_case(path, cases)
+    return [str(p) for p in info.value.problems]
+
+
+def test_valid_case_parses(settings):
+    path = write_case(settings.cases_dir, "dash-club", "DashClub")
+    case = read_case(path, settings.cases_dir)
+    assert case.id == "dash-club"
+    assert case.meta.market.value == "overseas"
+    assert list(case.sections)[:3] == ["Context", "Problem", "What they did"]
+    assert 500 <= case.word_count <= 1200
+    assert case.relpath == "cases/overseas/dash-club.md"
+
+
+GOOD = case_text("acme", "Acme")
+
+BAD_FILES = [
+    # (name, content, expected fragment of the message)
+    ("malformed-yaml", GOOD.replace("market: overseas", "market: [overseas"), "not valid YAML"),
+    ("missing-field", GOOD.replace("outcome: worked\n", ""), "`outcome` is required but missing"),
+    (
+        "wrong-market",
+        GOOD.replace("market: overseas", "market: CN"),
+        "`market` must be 'china' or 'overseas', got 'CN'",
+    ),
+    (
+        "wrong-sector",
+        GOOD.replace("sector: food-delivery", "sector: food"),
+        "`sector` must be one of",
+    ),
+    ("wrong-type", GOOD.replace("countries:\n- US", "countries: 12"), "`countries`"),
+    ("bad-lever", GOOD.replace("levers:\n- demand", "levers:\n- marketing"), "`levers.0`"),
+    ("bad-year", GOOD.replace("years: 2018-2022", "years: 2022-2018"), "start <= end"),
+    (
+        "unknown-field",
+        GOOD.replace("outcome: worked", "outcome: worked\nrating: 5"),
+        "`rating` is not a known field",
+    ),
+    ("no-front-matter", "# Just a title\n", "must start with a `---` line"),
+    ("unclosed-front-matter", "---\nid: x\n", "no closing `---`"),
+    ("missing-section", GOOD.replace("## Cost model", "## Costs"), "unknown section `## Costs`"),
+    ("too-short", GOOD.split("## Problem")[0], "words; expected 500 to 1200"),
+    (
+        "chinese-in-company",
+        GOOD.replace("company: Acme", "company: Acme (阿克米)"),
+        "put the Chinese name in company_zh",
+    ),
+]
+
+
+@pytest.mark.parametrize("name,content,expected", BAD_FILES, ids=[b[0] for b in BAD_FILES])
+def test_bad_file_gets_clear_error(settings, name, content, expected):
+    content = content.replace("id: acme", f"id: {name}")
+    path = _write(settings.cases_dir, f"{name}.md", content)
+    problems = _problems(path, settings.cases_dir)
+    assert any(expected in p for p in problems), problems
+    assert all(p.startswith(f"cases/overseas/{name}.md") for p in problems)
+
+
+def test_error_names_the_line_of_the_field(settings):
+    path = _write(settings.cases_dir, "acme.md", GOOD.replace("market: overseas", "market: CN"))
+    problems = _problems(path, settings.cases_dir)
+    line_no = GOOD.split("\n").index("market: overseas") + 1
+    assert f"cases/overseas/acme.md line {line_no}: `market`" in problems[0]
+
+
+def test_empty_file(settings):
+    path = _write(settings.cases_dir, "empty.md", b"")
+    assert _problems(path, settings.cases_dir) == [
+        "cases/overseas/empty.md: is empty; start from `elsewhere cases new`"
+    ]
+
+
+def test_non_utf8_bytes(settings):
+    path = _write(settings.cases_dir, "latin1.md", GOOD.replace("Acme", "Acmé").encode("latin-1"))
+    (problem,) = _problems(path, settings.cases_dir)
+    assert "is not valid UTF-8" in problem and "line 3" in problem
+
+
+def test_oversized_file_is_refused_before_reading(settings):
+    path = _write(settings.cases_dir, "huge.md", GOOD + "x" * 70_000)
+    (problem,) = _problems(path, settings.cases_dir)
+    assert "may be at most 65,536 bytes" in problem
+
+
+def test_symlink_outside_cases_folder(settings, tmp_path):
+    outside = tmp_path / "secret.md"
+    outside.write_text(GOOD, encoding="utf-8")
+    link = settings.cases_dir / "overseas" / "acme.md"
+    link.parent.mkdir(parents=True)
+    os.symlink(outside, link)
+    (problem,) = _problems(link, settings.cases_dir)
+    assert "points outside the cases folder" in problem
+
+
+def test_symlink_inside_cases_folder_is_fine(settings):
+    real = write_case(settings.cases_dir, "acme", "Acme")
+    link_dir = settings.cases_dir / "overseas" / "more"
+    link_dir.mkdir()
+    os.symlink(real, link_dir / "acme.md")
+    assert read_case(link_dir / "acme.md", settings.cases_dir).id == "acme"
+
+
+def test_market_must_match_folder(settings):
+    path = _write(settings.cases_dir, "acme.md", GOOD, market="china")
+    problems = _problems(path, settings.cases_dir)
+    assert any("move it to overseas/" in p for p in problems)
+    assert any("company_zh" not in p for p in problems)
+
+
+def test_id_must_match_file_name(settings):
+    path = _write(settings.cases_dir, "other-name.md", GOOD)
+    assert any("rename the file to acme.md" in p for p in _problems(path, settings.cases_dir))
+
+
+def test_china_case_needs_chinese_name(settings):
+    text = case_text("acme", "Acme", market="china").replace("company_zh: 测试公司\n", "")
+    path = _write(settings.cases_dir, "acme.md", text, market="china")
+    assert any("`company_zh` is required" in p for p in _problems(path, settings.cases_dir))
+
+
+def test_duplicate_id_is_an_error_and_first_file_wins(settings):
+    write_case(settings.cases_dir, "acme", "Acme")
+    dup = settings.cases_dir / "overseas" / "zz" / "acme.md"
+    dup.parent.mkdir()
+    dup.write_text(GOOD, encoding="utf-8")
+    scan = scan_library(settings.cases_dir)
+    assert [c.id for c in scan.cases] == ["acme"]
+    (error,) = scan.errors
+    assert "duplicates the id already used by cases/overseas/acme.md" in str(error)
+
+
+def test_scan_keeps_good_files_when_some_are_bad(settings):
+    write_case(settings.cases_dir, "acme", "Acme")
+    _write(settings.cases_dir, "broken.md", "---\nid: [\n---\n")
+    scan = scan_library(settings.cases_dir)
+    assert [c.id for c in scan.cases] == ["acme"]
+    assert len(scan.errors) == 1 and scan.files_seen == 2

@@ -1,0 +1,92 @@
+"""Case-level hybrid retrieval over a real Chroma index (deterministic embedder)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.errors import IndexNotReadyError
+from app.retrieval import RetrievalConfig, Retriever
+from ingest.index import run_ingest
+from ingest.schema import Market
+
+
+@pytest.fixture
+def retriever(settings, starter):
+    run_ingest(settings)
+    return Retriever.open(settings)
+
+
+def test_one_result_per_case_best_first(retriever):
+    result = retriever.search("membership subscription fee delivery", k=6)
+    ids = [hit.record.case_id for hit in result.hits]
+    assert len(ids) == len(set(ids)) == 6
+    assert ids[0] == "dash-club"
+    scores = [hit.score for hit in result.hits]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_geography_in_question_filters_market(retriever):
+    result = retriever.search("bike sharing deposits outside China", k=6)
+    assert result.market_filter == "overseas"
+    assert {hit.record.market for hit in result.hits} == {"overseas"}
+    assert result.hits[0].record.case_id == "scoot"
+
+
+def test_market_override_beats_question(retriever):
+    result = retriever.search("bike sharing outside China", k=6, market=Market.CHINA)
+    assert result.market_filter == "china"
+    assert result.hits[0].record.case_id == "bike-go"
+    anywhere = retriever.search("bike sharing outside China", k=6, market="any")
+    assert anywhere.market_filter is None
+    assert {hit.record.market for hit in anywhere.hits} == {"china", "overseas"}
+
+
+def test_evidence_comes_from_the_case_and_names_its_section(retriever):
+    result = retriever.search("lucky money red envelopes bind bank cards", k=3)
+    top = result.hits[0]
+    assert top.record.case_id == "red-bag"
+    assert top.evidence[0].section == "Acquisition model"
+    assert "red envelopes" in top.evidence[0].text
+    assert not top.evidence[0].text.startswith("RedBag")  # context header stripped
+
+
+def test_lever_boost_prefers_the_asked_lever_section(retriever):
+    plain = retriever.with_config(RetrievalConfig(lever_boost=0.0))
+    boosted = retriever.with_config(RetrievalConfig(lever_boost=2.0))
+    question = "BikeGo costs"
+    assert boosted.search(question, k=1).hits[0].evidence[0].section == "Cost model"
+    assert plain.search(question, k=1).hits[0].record.case_id == "bike-go"
+
+
+def test_keyword_only_and_dense_only_both_work(retriever):
+    for config in (RetrievalConfig(use_dense=False), RetrievalConfig(use_keyword=False)):
+        hits = retriever.with_config(config).search("team purchase invite friends", k=2).hits
+        assert hits[0].record.case_id == "team-buy"
+
+
+def test_search_json_shape(retriever):
+    payload = retriever.search("membership", k=2).as_json()
+    assert set(payload) == {"query", "market_filter", "results"}
+    assert set(payload["results"][0]) == {
+        "case_id",
+        "company",
+        "market",
+        "sector",
+        "score",
+        "summary",
+        "evidence",
+    }
+    assert set(payload["results"][0]["evidence"][0]) == {"section", "text"}
+
+
+def test_queries_never_rebuild_the_keyword_index(retriever, monkeypatch):
+    def fail(*_a, **_k):
+        raise AssertionError("BM25 rebuilt at query time")
+
+    monkeypatch.setattr("ingest.keyword.KeywordIndex.build", fail)
+    assert retriever.search("delivery", k=1).hits
+
+
+def test_no_index_is_a_clear_error(settings):
+    with pytest.raises(IndexNotReadyError, match="run `elsewhere ingest` first"):
+        Retriever.open(settings)
