@@ -278,6 +278,98 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     run_server(settings)
 
 
+@cli.command("eval")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="CI gate: fail if the product config drops significantly vs evals/baseline.json.",
+)
+@click.option("--update-baseline", is_flag=True, help="Write the product config's run as baseline.")
+@click.option("--configs", help="Comma-separated configuration names (default: all).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("evals/runs"),
+    show_default=True,
+    help="Where the JSON, Markdown and PNG outputs go.",
+)
+@click.option(
+    "--beir",
+    "beir_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Run on a BEIR-format dataset folder instead of the gold questions.",
+)
+@click.option("--split", default="test", show_default=True, help="BEIR qrels split.")
+@click.option(
+    "--tune-split",
+    default="train",
+    show_default=True,
+    help="BEIR split used to tune fusion (never the reported one).",
+)
+@click.option("--limit", type=int, help="BEIR: evaluate only the first N queries (smoke runs).")
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@click.pass_context
+@_edge
+def eval_command(
+    ctx: click.Context,
+    check: bool,
+    update_baseline: bool,
+    configs: str | None,
+    out: Path,
+    beir_dir: Path | None,
+    split: str,
+    tune_split: str,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    """Measure retrieval: gold questions (all configurations) or a BEIR dataset."""
+    settings = _settings(ctx)
+    status = _Progress(enabled=not as_json).status
+    if beir_dir is not None:
+        from evals.beir import run_beir
+
+        result = run_beir(settings, beir_dir, split, tune_split, limit, status)
+        if as_json:
+            _echo_json(result.as_json())
+        else:
+            click.echo(result.markdown())
+        return
+    from evals.report import PRODUCT_CONFIG, check_baseline, save_baseline, write_outputs
+    from evals.runner import BASELINE_PATH, run_gold_eval, select_configs
+
+    specs = select_configs(PRODUCT_CONFIG if (check and not configs) else configs)
+    results, meta, questions = run_gold_eval(settings, specs, status)
+    product = next((r for r in results if r.name == PRODUCT_CONFIG), None)
+    if check or update_baseline:
+        if product is None:
+            raise click.UsageError(f"--check/--update-baseline need the {PRODUCT_CONFIG} config")
+    if update_baseline and product is not None:
+        save_baseline(product, BASELINE_PATH)
+        click.echo(f"baseline written to {BASELINE_PATH}", err=True)
+    paths = write_outputs(results, out, meta)
+    if as_json:
+        from dataclasses import asdict
+
+        _echo_json(
+            {
+                "meta": meta,
+                "configs": [asdict(r) for r in results],
+                "outputs": {k: str(v) for k, v in paths.items()},
+            }
+        )
+    else:
+        from evals.report import markdown_table
+
+        click.echo(markdown_table(results, meta))
+        click.echo(f"outputs: {', '.join(str(p) for p in paths.values())}", err=True)
+    if check and product is not None:
+        qrels = {q.id: dict(q.relevant) for q in questions}
+        gate = check_baseline(product, qrels, BASELINE_PATH)
+        click.echo(gate.message)
+        if not gate.passed:
+            sys.exit(1)
+
+
 def main() -> None:
     cli(prog_name="elsewhere")
 

@@ -141,29 +141,32 @@ class Retriever:
         intent = parse_question(question, asker or self.asker)
         chosen = _market_filter(intent, market, self.config.geo_filter)
         timings: dict[str, float] = {}
-        scores: dict[str, float] = defaultdict(float)
+        ranked: list[tuple[list[str], float]] = []
         if self.config.use_dense:
+            t = time.perf_counter()
             for store in self.dense:
-                t = time.perf_counter()
-                ranked = self._dense_ids(store, question, chosen)
-                timings["dense_ms"] = timings.get("dense_ms", 0) + _ms(t)
-                _add_rrf(scores, ranked, self.config.dense_weight, self.config.rrf_k)
+                ranked.append(
+                    (self.dense_ranking(store, question, chosen), self.config.dense_weight)
+                )
+            timings["dense_ms"] = _ms(t)
         if self.config.use_keyword:
             t = time.perf_counter()
-            ranked = self._keyword_ids(question, chosen)
+            ranked.append((self.keyword_ranking(question, chosen), self.config.keyword_weight))
             timings["keyword_ms"] = _ms(t)
-            _add_rrf(scores, ranked, self.config.keyword_weight, self.config.rrf_k)
+        scores = fuse(ranked, self.config.rrf_k)
         boosted = {cid: s * self._boost(cid, intent) for cid, s in scores.items()}
-        hits = self._pool(boosted)[:k]
+        hits = self.rank_cases(boosted)[:k]
         timings["total_ms"] = _ms(started)
         return SearchResult(question, chosen.value if chosen else None, intent, hits, timings)
 
-    def _dense_ids(self, store: Chroma, question: str, market: Market | None) -> list[str]:
+    def dense_ranking(self, store: Chroma, question: str, market: Market | None) -> list[str]:
+        """Chunk ids from one vector store, best first, within the market filter."""
         where = {"market": market.value} if market else None
         found = store.similarity_search_with_score(question, k=self.config.candidates, filter=where)
         return [doc.id for doc, _ in found if doc.id is not None and doc.id in self._chunks]
 
-    def _keyword_ids(self, question: str, market: Market | None) -> list[str]:
+    def keyword_ranking(self, question: str, market: Market | None) -> list[str]:
+        """Chunk ids from BM25, best first, within the market filter."""
         mask = self.keyword.mask("market", market.value) if market else None
         hits = self.keyword.search(question, self.config.candidates, mask)
         return [self.keyword.records[hit.index]["id"] for hit in hits]
@@ -173,7 +176,8 @@ class Retriever:
         wanted = {lever.value for lever in intent.levers}
         return 1.0 + self.config.lever_boost if lever and lever in wanted else 1.0
 
-    def _pool(self, chunk_scores: dict[str, float]) -> list[CaseHit]:
+    def rank_cases(self, chunk_scores: dict[str, float]) -> list[CaseHit]:
+        """Pool chunk scores per case (best chunk + halving weights for the next three)."""
         by_case: dict[str, list[tuple[float, str]]] = defaultdict(list)
         for chunk_id, score in chunk_scores.items():
             by_case[self._chunks[chunk_id]["case_id"]].append((score, chunk_id))
@@ -220,9 +224,13 @@ def _market_filter(intent: QueryIntent, override: MarketChoice, geo: bool) -> Ma
     return intent.market if geo else None
 
 
-def _add_rrf(scores: dict[str, float], ranked: list[str], weight: float, k: int) -> None:
-    for rank, chunk_id in enumerate(ranked, start=1):
-        scores[chunk_id] += weight / (k + rank)
+def fuse(rankings: list[tuple[list[str], float]], rrf_k: int) -> dict[str, float]:
+    """Weighted reciprocal rank fusion: sum of weight / (rrf_k + rank) over the rankings."""
+    scores: dict[str, float] = defaultdict(float)
+    for ranked, weight in rankings:
+        for rank, chunk_id in enumerate(ranked, start=1):
+            scores[chunk_id] += weight / (rrf_k + rank)
+    return dict(scores)
 
 
 def _ms(start: float) -> float:

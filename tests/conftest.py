@@ -35,3 +35,7 @@ def settings() -> Settings:
 def starter(settings: Settings) -> list[str]:
     """Six small synthetic cases (3 china, 3 overseas) in the test's cases dir."""
     return write_starter(settings.cases_dir)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden/*.txt")

@@ -1,0 +1,59 @@
+"""Gold questions: how a product manager asks, with graded relevant cases (2 direct, 1 analogue)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.errors import ElsewhereError
+
+GOLD_PATH = Path(__file__).with_name("gold.jsonl")
+SPLITS = ("tune", "holdout")
+
+
+@dataclass(frozen=True)
+class GoldQuestion:
+    id: str
+    q: str
+    lang: str
+    asker: str | None
+    market: str | None
+    relevant: dict[str, int]
+    split: str
+
+
+def load_gold(path: Path = GOLD_PATH) -> list[GoldQuestion]:
+    """Read gold.jsonl; a malformed line is an error naming the line."""
+    questions = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            questions.append(GoldQuestion(**json.loads(line)))
+        except (ValueError, TypeError) as exc:
+            raise ElsewhereError(f"{path} line {number}: not a gold question ({exc})") from None
+    return questions
+
+
+def gold_problems(questions: list[GoldQuestion], case_markets: dict[str, str]) -> list[str]:
+    """Everything wrong with the gold set against the library: unknown ids, wrong markets..."""
+    problems = []
+    seen: set[str] = set()
+    for question in questions:
+        where = f"gold {question.id}"
+        if question.id in seen:
+            problems.append(f"{where}: duplicate id")
+        seen.add(question.id)
+        if question.split not in SPLITS:
+            problems.append(f"{where}: split must be one of {SPLITS}, got {question.split!r}")
+        if 2 not in question.relevant.values():
+            problems.append(f"{where}: needs at least one case graded 2")
+        for case_id, grade in question.relevant.items():
+            if case_id not in case_markets:
+                problems.append(f"{where}: names case {case_id!r}, which does not exist")
+            elif question.market and case_markets[case_id] != question.market:
+                problems.append(f"{where}: {case_id} is not in market {question.market}")
+            if grade not in (1, 2):
+                problems.append(f"{where}: grade for {case_id} must be 1 or 2, got {grade}")
+    return problems

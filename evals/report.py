@@ -1,0 +1,136 @@
+"""Eval outputs: a JSON file, a Markdown table and a PNG bar chart per run; the baseline gate."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from evals.harness import METRICS, PRIMARY, ConfigResult
+
+PRODUCT_CONFIG = "hybrid+geo+lever"  # the configuration the product ships; gated in CI
+TOLERANCE = 0.02  # a drop in mean nDCG@10 smaller than this never fails the gate
+MAX_P = 0.05
+
+
+def write_outputs(results: list[ConfigResult], out_dir: Path, meta: dict) -> dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    paths = {
+        "json": out_dir / f"eval-{stamp}.json",
+        "markdown": out_dir / f"eval-{stamp}.md",
+        "png": out_dir / f"eval-{stamp}.png",
+    }
+    payload = {"meta": meta, "configs": [asdict(r) for r in results]}
+    paths["json"].write_text(json.dumps(payload, indent=1, ensure_ascii=False), "utf-8")
+    paths["markdown"].write_text(markdown_table(results, meta), "utf-8")
+    _bar_chart(results, paths["png"])
+    return paths
+
+
+def markdown_table(results: list[ConfigResult], meta: dict) -> str:
+    head = [
+        "config",
+        *[f"{m} tune" for m in METRICS[:1]],
+        f"{PRIMARY} holdout",
+        "recall@5",
+        "recall@10",
+        "mrr@10",
+        "wrong market",
+        "median ms",
+    ]
+    lines = [
+        f"Case-level retrieval, {meta['questions']} gold questions "
+        f"({meta['tune']} tune / {meta['holdout']} holdout); recall/MRR over all questions; "
+        "wrong market = share of top-10 results outside the market the question asks for.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for r in results:
+        row = [
+            r.name,
+            r.metrics["tune"][PRIMARY],
+            r.metrics["holdout"][PRIMARY],
+            r.metrics["all"]["recall@5"],
+            r.metrics["all"]["recall@10"],
+            r.metrics["all"]["mrr@10"],
+            r.wrong_market["all"],
+            r.median_ms,
+        ]
+        lines.append(
+            "| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _bar_chart(results: list[ConfigResult], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r.name for r in results]
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    width = 0.38
+    xs = range(len(names))
+    for offset, split in ((-width / 2, "tune"), (width / 2, "holdout")):
+        values = [r.metrics[split][PRIMARY] for r in results]
+        bars = ax.bar([x + offset for x in xs], values, width, label=split)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks(list(xs), names, rotation=20, ha="right")
+    ax.set_ylabel(PRIMARY)
+    ax.set_ylim(0, 1)
+    ax.set_title("Elsewhere case-level retrieval")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+@dataclass
+class GateResult:
+    passed: bool
+    baseline: float
+    current: float
+    p_value: float | None
+    message: str
+
+
+def save_baseline(result: ConfigResult, path: Path) -> None:
+    payload = {"config": result.name, "metrics": result.metrics, "run": result.run}
+    path.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n", "utf-8")
+
+
+def check_baseline(
+    current: ConfigResult, qrels: dict[str, dict[str, int]], path: Path
+) -> GateResult:
+    """Fail only on a real drop: larger than TOLERANCE and significant by ranx's paired t-test."""
+    from ranx import Qrels, Run, compare
+
+    baseline = json.loads(path.read_text("utf-8"))
+    shared = sorted(set(baseline["run"]) & set(current.run) & set(qrels))
+    qr = Qrels({q: qrels[q] for q in shared})
+    base_run = Run({q: baseline["run"][q] or {"__none__": 0.0} for q in shared}, name="baseline")
+    cur_run = Run({q: current.run[q] or {"__none__": 0.0} for q in shared}, name="current")
+    with warnings.catch_warnings():
+        # identical runs make the t-test degenerate (p = nan); that is "no difference", not news
+        warnings.simplefilter("ignore", RuntimeWarning)
+        report = compare(qr, [base_run, cur_run], [PRIMARY], stat_test="student", max_p=MAX_P)
+    data = report.to_dict()
+    before = float(data["baseline"]["scores"][PRIMARY])
+    after = float(data["current"]["scores"][PRIMARY])
+    p_value = float(data["baseline"]["comparisons"]["current"][PRIMARY])
+    p_value = 1.0 if math.isnan(p_value) else p_value
+    dropped = before - after
+    failed = dropped > TOLERANCE and p_value < MAX_P
+    verdict = "FAIL" if failed else "ok"
+    message = (
+        f"{verdict}: {current.name} {PRIMARY} {after:.4f} vs baseline {before:.4f} "
+        f"(change {after - before:+.4f}, paired t-test p={p_value:.3g}, {len(shared)} questions; "
+        f"fails only if the drop > {TOLERANCE} and p < {MAX_P})"
+    )
+    return GateResult(not failed, before, after, p_value, message)

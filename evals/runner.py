@@ -1,0 +1,58 @@
+"""Entry points behind `elsewhere eval`: the gold-set run, the CI gate, the baseline update."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from app.errors import ElsewhereError
+from evals.gold import GOLD_PATH, GoldQuestion, gold_problems, load_gold
+from evals.harness import CONFIGS, ConfigResult, ConfigSpec, Status, evaluate_configs
+from evals.report import PRODUCT_CONFIG
+
+if TYPE_CHECKING:
+    from app.settings import Settings
+
+BASELINE_PATH = Path(__file__).with_name("baseline.json")
+
+
+def checked_gold(settings: Settings, path: Path = GOLD_PATH) -> list[GoldQuestion]:
+    """Gold questions, refusing to run if any names a case the library does not have."""
+    from ingest.parse import scan_library
+
+    scan = scan_library(settings.cases_dir, max_bytes=settings.max_case_bytes)
+    markets = {case.id: case.meta.market.value for case in scan.cases}
+    questions = load_gold(path)
+    problems = gold_problems(questions, markets)
+    if problems:
+        raise ElsewhereError("the gold set does not match the library:\n" + "\n".join(problems))
+    return questions
+
+
+def select_configs(names: str | None) -> tuple[ConfigSpec, ...]:
+    if not names:
+        return CONFIGS
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    known = {spec.name: spec for spec in CONFIGS}
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        raise ElsewhereError(f"unknown config(s) {unknown}; choose from {sorted(known)}")
+    return tuple(known[n] for n in wanted)
+
+
+def run_gold_eval(
+    settings: Settings, specs: tuple[ConfigSpec, ...], status: Status
+) -> tuple[list[ConfigResult], dict, list[GoldQuestion]]:
+    from evals.harness import prepare_searchers
+
+    questions = checked_gold(settings)
+    searchers = prepare_searchers(settings, specs, status)
+    results = evaluate_configs(questions, searchers, specs, status)
+    meta = {
+        "questions": len(questions),
+        "tune": sum(q.split == "tune" for q in questions),
+        "holdout": sum(q.split == "holdout" for q in questions),
+        "zh": sum(q.lang == "zh" for q in questions),
+        "product_config": PRODUCT_CONFIG,
+    }
+    return results, meta, questions

@@ -1,0 +1,170 @@
+"""The eval harness: gold set integrity, metrics wiring, the CI gate, and the BEIR runner."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from evals.gold import GoldQuestion, gold_problems, load_gold
+from ingest.parse import scan_library
+from tests.conftest import ROOT
+
+
+def test_gold_set_matches_the_library():
+    scan = scan_library(ROOT / "cases")
+    markets = {case.id: case.meta.market.value for case in scan.cases}
+    questions = load_gold()
+    assert gold_problems(questions, markets) == []
+    assert len(questions) >= 80
+    assert sum(q.lang == "zh" for q in questions) >= 15
+    holdout = sum(q.split == "holdout" for q in questions)
+    assert abs(holdout - len(questions) / 3) <= 2
+
+
+def test_gold_check_catches_unknown_and_wrong_market_ids():
+    questions = [
+        GoldQuestion("q1", "x", "en", None, "overseas", {"nope": 2}, "tune"),
+        GoldQuestion("q2", "x", "en", None, "overseas", {"a": 2, "b": 1}, "tune"),
+        GoldQuestion("q2", "x", "en", None, None, {"a": 1}, "later"),
+    ]
+    problems = gold_problems(questions, {"a": "overseas", "b": "china"})
+    assert "gold q1: names case 'nope', which does not exist" in problems
+    assert "gold q2: b is not in market overseas" in problems
+    assert "gold q2: duplicate id" in problems
+    assert any("split must be one of" in p for p in problems)
+    assert "gold q2: needs at least one case graded 2" in problems
+
+
+def _tiny_gold(path):
+    rows = [
+        {
+            "id": "q001",
+            "q": "monthly pass for delivery outside China",
+            "lang": "en",
+            "asker": None,
+            "market": "overseas",
+            "relevant": {"dash-club": 2, "cart-prime": 1},
+            "split": "tune",
+        },
+        {
+            "id": "q002",
+            "q": "red envelopes to bind bank cards",
+            "lang": "en",
+            "asker": None,
+            "market": None,
+            "relevant": {"red-bag": 2},
+            "split": "tune",
+        },
+        {
+            "id": "q003",
+            "q": "bike sharing subsidies burned cash in China",
+            "lang": "en",
+            "asker": None,
+            "market": "china",
+            "relevant": {"bike-go": 2},
+            "split": "holdout",
+        },
+        {
+            "id": "q004",
+            "q": "friends team purchase lower price",
+            "lang": "en",
+            "asker": "overseas",
+            "market": None,
+            "relevant": {"team-buy": 2},
+            "split": "tune",
+        },
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows), "utf-8")
+    return load_gold(path)
+
+
+def test_harness_end_to_end_with_outputs_and_gate(settings, starter, tmp_path):
+    from evals.harness import CONFIGS, evaluate_configs, prepare_searchers
+    from evals.report import check_baseline, save_baseline, write_outputs
+    from ingest.embed import HashEmbeddings
+
+    questions = _tiny_gold(tmp_path / "gold.jsonl")
+    specs = tuple(
+        s
+        for s in CONFIGS
+        if s.name in {"bm25", "hybrid", "hybrid+geo+lever", "naive-langchain", "hybrid3+geo+lever"}
+    )
+    models = {"minilm": HashEmbeddings(), "use": HashEmbeddings()}
+    searchers = prepare_searchers(settings, specs, lambda _: None, models)
+    results = evaluate_configs(questions, searchers, specs, lambda _: None)
+    by_name = {r.name: r for r in results}
+    product = by_name["hybrid+geo+lever"]
+    assert product.metrics["all"]["recall@10"] == 1.0
+    assert product.wrong_market["all"] == 0.0  # the geography filter at work
+    assert by_name["hybrid"].wrong_market["all"] > 0.0
+    assert set(product.per_question) == {"q001", "q002", "q003", "q004"}
+    paths = write_outputs(results, tmp_path / "runs", {"questions": 4, "tune": 3, "holdout": 1})
+    assert json.loads(paths["json"].read_text())["configs"][0]["name"] == specs[0].name
+    assert "| hybrid+geo+lever |" in paths["markdown"].read_text()
+    assert paths["png"].read_bytes()[:4] == b"\x89PNG"
+
+    qrels = {q.id: q.relevant for q in questions}
+    baseline = tmp_path / "baseline.json"
+    save_baseline(product, baseline)
+    assert check_baseline(product, qrels, baseline).passed
+    worse = type(product)(**{**product.__dict__, "run": {q: {"scoot": 1.0} for q in product.run}})
+    gate = check_baseline(worse, qrels, baseline)
+    assert gate.current < gate.baseline
+    assert "fails only if the drop" in gate.message
+
+
+def test_gate_fails_on_a_significant_drop(tmp_path):
+    from evals.harness import ConfigResult
+    from evals.report import check_baseline, save_baseline
+
+    qrels = {f"q{i}": {f"c{i}": 2} for i in range(30)}
+    good = ConfigResult(
+        "p", "", {}, {}, {q: {next(iter(r)): 2.0, "x": 1.0} for q, r in qrels.items()}
+    )
+    bad = ConfigResult(
+        "p", "", {}, {}, {q: {"x": 2.0, next(iter(r)): 1.0} for q, r in qrels.items()}
+    )
+    save_baseline(good, tmp_path / "b.json")
+    gate = check_baseline(bad, qrels, tmp_path / "b.json")
+    assert not gate.passed and gate.p_value is not None and gate.p_value < 0.05
+    assert check_baseline(good, qrels, tmp_path / "b.json").passed
+
+
+SCIFACT = ROOT.parent / "shared" / "datasets" / "scifact"
+
+
+@pytest.mark.skipif(not SCIFACT.exists(), reason="../shared/datasets/scifact not present")
+def test_beir_runner_on_a_scifact_slice(settings, tmp_path, monkeypatch):
+    """A small slice in BEIR format, run through the real runner (hash embedder)."""
+    from evals.beir import run_beir
+
+    qrels_lines = (SCIFACT / "qrels" / "test.tsv").read_text("utf-8").splitlines()
+    pairs = [line.split("\t") for line in qrels_lines[1:31]]
+    wanted_docs = {doc for _, doc, _ in pairs}
+    corpus = []
+    with (SCIFACT / "corpus.jsonl").open(encoding="utf-8") as handle:
+        for n, line in enumerate(handle):
+            row = json.loads(line)
+            if row["_id"] in wanted_docs or n < 150:
+                corpus.append(line)
+    query_ids = {q for q, _, _ in pairs}
+    queries = [
+        line
+        for line in (SCIFACT / "queries.jsonl").read_text("utf-8").splitlines()
+        if json.loads(line)["_id"] in query_ids
+    ]
+    folder = tmp_path / "slice"
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text("".join(corpus), "utf-8")
+    (folder / "queries.jsonl").write_text("\n".join(queries), "utf-8")
+    (folder / "qrels" / "test.tsv").write_text("\n".join(qrels_lines[:31]), "utf-8")
+    result = run_beir(settings, folder, "test", "train", None, lambda _: None)
+    payload = result.as_json()
+    assert payload["dataset"] == "slice" and payload["split"] == "test"
+    assert set(payload["configs"]) == {"bm25", "dense", "hybrid"}
+    for scores in payload["configs"].values():
+        assert set(scores) == {"ndcg@10", "recall@100"}
+        assert 0.0 <= scores["ndcg@10"] <= 1.0
+    assert payload["configs"]["bm25"]["ndcg@10"] > 0.3  # BM25 finds claims' abstracts
+    assert "| hybrid (ours) |" in result.markdown()
