@@ -278,6 +278,116 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     run_server(settings)
 
 
+@cli.command()
+@click.argument("question")
+@click.option(
+    "--market",
+    type=click.Choice(["china", "overseas", "any"]),
+    help="Override the market found in the question.",
+)
+@click.option(
+    "--asker",
+    type=click.Choice(["china", "overseas"]),
+    help="The asker's own market [ELSEWHERE_ASKER_MARKET].",
+)
+@click.option(
+    "--llm",
+    type=click.Choice(["local", "openai", "none"]),
+    help="Language model provider [ELSEWHERE_LLM].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the answer object as JSON.")
+@click.pass_context
+@_edge
+def ask(
+    ctx: click.Context,
+    question: str,
+    market: str | None,
+    asker: str | None,
+    llm: str | None,
+    as_json: bool,
+) -> None:
+    """Answer QUESTION with a short brief citing the matched cases (streams to the terminal)."""
+    from app.chain import Brief, Done, Token
+    from app.render import brief_markdown
+    from app.session import answer_session
+
+    settings = _settings(ctx, asker_market=asker, llm=llm)
+    if not as_json:
+        click.echo(f"loading ({settings.llm} model)...", err=True)
+    with answer_session(settings) as engine:
+        for event in engine.stream(question, market=_market_choice(market)):
+            if as_json:
+                if isinstance(event, Done):
+                    _echo_json(event.answer.as_json())
+            elif isinstance(event, Brief):
+                click.echo(brief_markdown(event.result))
+                if engine.chat_model is not None and event.result.hits:
+                    click.echo("---")
+            elif isinstance(event, Token):
+                click.echo(event.text, nl=False)
+            elif isinstance(event, Done):
+                _print_answer_footer(event.answer)
+
+
+def _print_answer_footer(answer: Any) -> None:
+    if answer.citations:
+        click.echo(
+            "\n\nCited: "
+            + "; ".join(f"[{c.n}] {c.company} ({c.case_id})" for c in answer.citations)
+        )
+    if answer.invalid_citations:
+        click.echo(
+            "Removed citations of cases that were not given: "
+            + ", ".join(f"[{n}]" for n in answer.invalid_citations)
+        )
+    for warning in answer.warnings:
+        click.echo(f"Not verified: the answer {warning}.")
+    if answer.notice:
+        click.echo(f"\n{answer.notice}", err=True)
+    t = answer.timings
+    click.echo(
+        f"\n[{answer.provider}; retrieval {t['retrieval_ms']:.0f} ms, first token "
+        f"{t['first_token_ms'] or 0:.0f} ms, total {t['total_ms']:.0f} ms]",
+        err=True,
+    )
+
+
+@cli.command()
+@click.argument("case_ids", nargs=-1, required=True)
+@click.option(
+    "--llm",
+    type=click.Choice(["local", "openai", "none"]),
+    help="Add a model-written synthesis of the differences [ELSEWHERE_LLM].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@click.pass_context
+@_edge
+def compare(ctx: click.Context, case_ids: tuple[str, ...], llm: str | None, as_json: bool) -> None:
+    """Compare 2 to 4 cases side by side, lever by lever, each cell quoted from its case."""
+    from app.compare import compare_cases, synthesize
+    from app.retrieval import load_index
+
+    settings = _settings(ctx, llm=llm)
+    records, _ = load_index(settings)
+    comparison = compare_cases(records, list(case_ids))
+    if settings.llm != "none":
+        from app.session import answer_session
+
+        with answer_session(settings) as engine:
+            if engine.chat_model is None:
+                comparison.notice = engine.load_notice
+            else:
+                for piece in synthesize(comparison, engine.chat_model, engine.encoding, records):
+                    if not as_json:
+                        click.echo(piece, nl=False, err=True)
+                if not as_json:
+                    click.echo("", err=True)
+    if as_json:
+        _echo_json(comparison.as_json())
+    else:
+        click.echo(comparison.markdown())
+
+
 @cli.command("eval")
 @click.option(
     "--check",
@@ -368,6 +478,22 @@ def eval_command(
         click.echo(gate.message)
         if not gate.passed:
             sys.exit(1)
+
+
+def _eval_answers(settings: Settings, limit: int | None, as_json: bool, status: Any) -> None:
+    from app.session import answer_session
+    from evals.answers import answers_markdown, run_answer_eval
+    from evals.runner import checked_gold
+
+    questions = checked_gold(settings)
+    with answer_session(settings) as engine:
+        if engine.load_notice:
+            status(engine.load_notice)
+        report = run_answer_eval(engine, questions, limit, status)
+    if as_json:
+        _echo_json(report)
+    else:
+        click.echo(answers_markdown(report))
 
 
 def main() -> None:

@@ -12,21 +12,19 @@ from dataclasses import dataclass
 
 from ingest.schema import Lever, Market
 
-_OVERSEAS_PLACES = (
-    "the us",
-    "the usa",
-    "the u.s.",
+# Places outside mainland China that name a market on their own ("in India", "Indian apps").
+_PLACES = (
     "america",
     "united states",
     "europe",
-    "the uk",
     "britain",
     "england",
     "germany",
     "france",
     "spain",
     "italy",
-    "the netherlands",
+    "netherlands",
+    "sweden",
     "india",
     "japan",
     "korea",
@@ -39,7 +37,7 @@ _OVERSEAS_PLACES = (
     "indonesia",
     "vietnam",
     "thailand",
-    "the philippines",
+    "philippines",
     "malaysia",
     "singapore",
     "africa",
@@ -53,23 +51,58 @@ _OVERSEAS_PLACES = (
     "argentina",
     "colombia",
     "turkey",
-    "the middle east",
+    "middle east",
+    "silicon valley",
+    "emerging markets?",
+    "developing markets?",
 )
-_OVERSEAS_PATTERNS = [
+_DEMONYMS = (
+    "american",
+    "european",
+    "british",
+    "indian",
+    "japanese",
+    "korean",
+    "brazilian",
+    "african",
+    "indonesian",
+    "latin american",
+    "western",
+    "mexican",
+    "german",
+    "french",
+    "kenyan",
+)
+_NOUNS = (
+    "companies",
+    "firms",
+    "startups",
+    "players",
+    "apps",
+    "platforms",
+    "brands",
+    "banks",
+    "retailers",
+    "markets?",
+    "services",
+    "regulators",
+    "consumers",
+    "users",
+    "shoppers",
+)
+# Strong signals name where: "in the US", "outside China", "海外". Weak ones describe: "Western".
+_OVERSEAS_STRONG = [
     r"\boutside (of )?(mainland )?china\b",
-    r"\bnon-chinese\b",
+    r"\bbeyond china\b",
     r"\babroad\b",
     r"\boverseas\b",
-    r"\bwestern\b",
     r"\bthe west\b",
     r"\binternational(ly)?\b",
-    r"\bforeign (companies|markets?|firms|players|apps|platforms)\b",
     r"\bglobal markets?\b",
-    r"\bsilicon valley\b",
-    r"\b(american|european|british|indian|japanese|korean|brazilian|african|indonesian|"
-    r"latin american|us|u\.s\.|uk|eu) (companies|firms|startups|players|apps|platforms|brands|"
-    r"banks|retailers|markets?)\b",
-    r"\b(in|across|from) (" + "|".join(re.escape(p) for p in _OVERSEAS_PLACES) + r")\b",
+    r"\b(in|across|from|of) the (us|usa|u\.s\.|uk|eu)(?!\w)",
+    r"\bus-style\b",
+    r"\beu\b",
+    r"\b(" + "|".join(_PLACES) + r")\b",
     "国外",
     "海外",
     "外国",
@@ -92,20 +125,25 @@ _OVERSEAS_PATTERNS = [
     "除中国",
     "西方",
 ]
-_CHINA_PATTERNS = [
-    r"\bin (mainland )?china\b",
-    r"\bchinese\b",
-    r"\bchina'?s\b",
+_OVERSEAS_WEAK = [
+    r"\b(" + "|".join(_DEMONYMS) + r")\b",
+    r"\bnon-chinese\b",
+    r"\b(us|u\.s\.|uk|foreign) (" + "|".join(_NOUNS) + r")\b",
+]
+_CHINA_STRONG = [
+    r"\b(in|inside|within|across|from) (mainland )?china\b",
     r"\bmainland\b",
     r"\bprc\b",
-    r"\bfrom china\b",
-    r"\bchina\b",
+    r"\b(shanghai|beijing|shenzhen|hangzhou|guangzhou|chengdu)\b",
     "国内",
-    "中国",
+    "在中国",
+    "中国市场",
     "大陆",
-    "本土",
     "内地",
+    "本土",
 ]
+_CHINA_WEAK = [r"\bchinese\b", r"\bchina'?s\b", r"\bchina\b", "中国", "国产"]
+_SENTENCE = re.compile(r"(?<=[.?!。？！;；])\s*|\n+")
 _ELSEWHERE_PATTERNS = [
     r"\belsewhere\b",
     r"\bother markets?\b",
@@ -261,16 +299,26 @@ def _first_hit(patterns: list[str], text: str) -> str | None:
 def detect_market(question: str, asker: Market | None = None) -> tuple[Market | None, str | None]:
     """The market a question asks about, and the phrase that said so (None if it does not).
 
-    Overseas phrases win over China ones, because "outside China" and "Chinese apps in India"
-    both mention China while asking about the overseas market.
+    The ask is usually the last sentence ("We sell groceries in the US. Did any Chinese grocer
+    make it pay?"), so sentences are read from the end. Within one, a place ("in India",
+    "outside China", "国内") beats a description ("Chinese", "Western"); when a sentence names
+    both markets equally, the asker's other market wins, or nothing is assumed.
     """
-    text = question.lower()
-    hit = _first_hit(_OVERSEAS_PATTERNS, text)
-    if hit:
-        return Market.OVERSEAS, hit
-    hit = _first_hit(_CHINA_PATTERNS, text)
-    if hit:
-        return Market.CHINA, hit
+    text = question.lower().replace("\u2019", "'").replace("u.s.", "us").replace("u.k.", "uk")
+    for sentence in reversed([part for part in _SENTENCE.split(text) if part.strip()]):
+        for overseas, china in ((_OVERSEAS_STRONG, _CHINA_STRONG), (_OVERSEAS_WEAK, _CHINA_WEAK)):
+            hit_o, hit_c = _first_hit(overseas, sentence), _first_hit(china, sentence)
+            if hit_o and hit_c:
+                if asker is not None:
+                    return asker.other, f"{hit_o} / {hit_c}"
+                break  # both markets at this strength: a weaker signal will not settle it
+            if hit_o:
+                return Market.OVERSEAS, hit_o
+            if hit_c:
+                return Market.CHINA, hit_c
+        else:
+            continue
+        return None, None
     hit = _first_hit(_ELSEWHERE_PATTERNS, text)
     if hit and asker is not None:
         return asker.other, hit

@@ -37,9 +37,11 @@ class RetrievalConfig:
     use_dense: bool = True
     use_keyword: bool = True
     geo_filter: bool = True
-    lever_boost: float = 0.3
-    rrf_k: int = 60
+    lever_boost: float = 0.1
+    rrf_k: int = 30
     dense_weight: float = 1.0
+    # Per-store weights when several dense stores are fused (default: dense_weight for each).
+    dense_weights: tuple[float, ...] | None = None
     keyword_weight: float = 1.0
     candidates: int = 60
     pooling: Literal["max", "decay"] = "decay"
@@ -144,10 +146,9 @@ class Retriever:
         ranked: list[tuple[list[str], float]] = []
         if self.config.use_dense:
             t = time.perf_counter()
-            for store in self.dense:
-                ranked.append(
-                    (self.dense_ranking(store, question, chosen), self.config.dense_weight)
-                )
+            weights = self.config.dense_weights or (self.config.dense_weight,) * len(self.dense)
+            for store, weight in zip(self.dense, weights, strict=True):
+                ranked.append((self.dense_ranking(store, question, chosen), weight))
             timings["dense_ms"] = _ms(t)
         if self.config.use_keyword:
             t = time.perf_counter()

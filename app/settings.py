@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import ConfigError
@@ -17,6 +17,7 @@ from app.errors import ConfigError
 EmbedderName = Literal["minilm", "use", "hash"]
 ProviderName = Literal["local", "openai", "none"]
 MarketName = Literal["china", "overseas"]
+PROMPT_OVERHEAD = 450  # instructions + question + tokenizer differences, in tokens
 
 
 class Settings(BaseSettings):
@@ -26,9 +27,9 @@ class Settings(BaseSettings):
     cases_dir: Path = Field(Path("cases"), description="the case library")
     chroma_url: str | None = Field(None, description="Chroma server URL; embedded if unset")
     embedder: EmbedderName = Field(
-        "minilm",
-        description="minilm (packaged all-MiniLM-L6-v2), use (multilingual USE), "
-        "hash (deterministic, for tests only)",
+        "use",
+        description="use (multilingual USE, the default: best on the gold questions, which are "
+        "English and Chinese), minilm (packaged all-MiniLM-L6-v2), hash (tests only)",
     )
     chunk_tokens: int = Field(220, ge=64, le=2000, description="cl100k tokens per chunk at most")
     max_case_bytes: int = Field(64 * 1024, ge=1024, description="largest case file accepted")
@@ -40,8 +41,11 @@ class Settings(BaseSettings):
     llm_model: str | None = None
     llm_api_key: SecretStr | None = None
     llm_timeout: float = Field(90.0, gt=0, description="seconds before an answer gives up")
-    llm_context: int = Field(4096, ge=1024, description="model context window in tokens")
-    llm_max_answer_tokens: int = Field(350, ge=32)
+    llm_context: int = Field(2048, ge=1024, description="model context window in tokens")
+    llm_max_answer_tokens: int = Field(220, ge=32, description="longest answer in tokens")
+    llm_case_tokens: int = Field(
+        360, ge=60, description="token budget of the case excerpts in the answer prompt"
+    )
     llm_threads: int = Field(2, ge=1)
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)
@@ -55,6 +59,16 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _prompt_fits(self) -> Settings:
+        needed = self.llm_case_tokens + self.llm_max_answer_tokens + PROMPT_OVERHEAD
+        if needed > self.llm_context:
+            raise ValueError(
+                f"llm_context must hold the case excerpts ({self.llm_case_tokens}) + the answer "
+                f"({self.llm_max_answer_tokens}) + {PROMPT_OVERHEAD} tokens of instructions"
+            )
+        return self
 
     @property
     def index_dir(self) -> Path:

@@ -1,31 +1,53 @@
-"""The Gradio web app: a thin adapter over core functions. Errors become `gr.Error` here only."""
+"""The Gradio web app: Ask, Search, Compare, Library, Add case, Evals.
+
+A thin adapter: every tab calls a core function and renders its result. Our errors become
+`gr.Error` in one decorator; nothing else here knows about retrieval or models.
+"""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import inspect
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from app.chain import Brief, Done, Token
 from app.errors import ElsewhereError
 from app.render import brief_markdown, case_markdown
 from app.retrieval import MarketChoice, Retriever
+from app.session import AnswerService
 from app.settings import Settings
-from ingest.schema import Market
+from ingest.schema import ID_PATTERN, Market
 
 MARKETS = ["auto (from the question)", "overseas", "china", "any"]
+UPLOAD_LIMIT = 64 * 1024
 
 
 def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn our errors into a clean message in the page; never a traceback."""
+    if inspect.isgeneratorfunction(func):
+
+        @functools.wraps(func)
+        def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from func(*args, **kwargs)
+            except ElsewhereError as exc:
+                raise gr.Error(str(exc)) from None
+
+        return stream
+
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except ElsewhereError as exc:
             raise gr.Error(str(exc)) from None
 
-    return wrapper
+    return call
 
 
 def _market(choice: str) -> MarketChoice:
@@ -34,7 +56,47 @@ def _market(choice: str) -> MarketChoice:
     return "any" if choice == "any" else Market(choice)
 
 
-def build_app(settings: Settings, retriever: Retriever) -> gr.Blocks:
+def _history_pairs(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    pairs, pending = [], None
+    for message in messages:
+        if message["role"] == "user":
+            pending = str(message["content"])
+        elif pending is not None:
+            pairs.append((pending, str(message["content"])))
+            pending = None
+    return pairs
+
+
+def build_app(settings: Settings, retriever: Retriever, service: AnswerService) -> gr.Blocks:
+    @_user_errors
+    def ask(question: str, messages: list[dict[str, Any]], market: str) -> Iterator[Any]:
+        if not question.strip():
+            raise gr.Error("Type a question first.")
+        history = _history_pairs(messages or [])
+        messages = [
+            *(messages or []),
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": "Searching the case library..."},
+        ]
+        yield messages, "", ""
+        brief, text = "", ""
+        for event in service.stream(question, history, _market(market)):
+            if isinstance(event, Brief):
+                brief = brief_markdown(event.result)
+                messages[-1]["content"] = "Writing a cited brief..."
+                yield messages, brief, ""
+            elif isinstance(event, Token):
+                text += event.text
+                messages[-1]["content"] = text
+                yield messages, brief, ""
+            elif isinstance(event, Done):
+                answer = event.answer
+                messages[-1]["content"] = answer.answer_markdown
+                footer = answer.notice or ""
+                if answer.invalid_citations:
+                    footer += f" Removed invalid citations: {answer.invalid_citations}."
+                yield messages, brief, footer.strip()
+
     @_user_errors
     def search(question: str, market: str, k: float) -> str:
         if not question.strip():
@@ -42,35 +104,142 @@ def build_app(settings: Settings, retriever: Retriever) -> gr.Blocks:
         return brief_markdown(retriever.search(question, k=int(k), market=_market(market)))
 
     @_user_errors
-    def open_case(case_id: str) -> str:
-        record = retriever.records.get(case_id)
+    def compare(case_ids: list[str], synthesis: bool) -> Iterator[str]:
+        from app.compare import compare_cases, synthesize
+
+        comparison = compare_cases(retriever.records, list(case_ids or []))
+        yield comparison.markdown()
+        if synthesis:
+            engine = service.engine()
+            if engine.chat_model is None:
+                comparison.notice = engine.load_notice or "No language model is configured."
+            else:
+                for _ in synthesize(
+                    comparison, engine.chat_model, engine.encoding, retriever.records
+                ):
+                    pass
+            yield comparison.markdown()
+
+    @_user_errors
+    def open_case(case_id: str | None) -> str:
+        record = retriever.records.get(case_id or "")
         return case_markdown(record) if record else "Pick a case."
+
+    @_user_errors
+    def check_upload(path: str | None) -> str:
+        return _check_upload(settings, path)
 
     case_ids = sorted(retriever.records)
     with gr.Blocks(title="Elsewhere") as app:
         gr.Markdown("# Elsewhere\nWho elsewhere solved X? Ask in English or Chinese.")
-        with gr.Tab("Search"):
+        with gr.Tab("Ask"):
+            chat = gr.Chatbot(label="Brief", height=420)
             with gr.Row():
                 question = gr.Textbox(
                     label="Question",
                     scale=4,
-                    placeholder="How did delivery apps outside China keep customers?",
+                    placeholder=("How did delivery apps outside China keep customers ordering?"),
                 )
                 market = gr.Dropdown(MARKETS, value=MARKETS[0], label="Market", scale=1)
+            with gr.Row():
+                send = gr.Button("Ask", variant="primary")
+                gr.ClearButton([chat, question], value="New conversation")
+            notice = gr.Markdown()
+            brief = gr.Markdown(label="Matched cases")
+            send.click(ask, [question, chat, market], [chat, brief, notice])
+            question.submit(ask, [question, chat, market], [chat, brief, notice])
+            send.click(lambda: "", None, question)
+        with gr.Tab("Search"):
+            with gr.Row():
+                query = gr.Textbox(label="Question", scale=4)
+                smarket = gr.Dropdown(MARKETS, value=MARKETS[0], label="Market", scale=1)
                 k = gr.Slider(1, 20, value=8, step=1, label="Cases", scale=1)
             go = gr.Button("Search", variant="primary")
             results = gr.Markdown()
-            go.click(search, [question, market, k], results)
-            question.submit(search, [question, market, k], results)
+            go.click(search, [query, smarket, k], results)
+            query.submit(search, [query, smarket, k], results)
+        with gr.Tab("Compare"):
+            picks = gr.Dropdown(
+                case_ids, multiselect=True, max_choices=4, label="Two to four cases"
+            )
+            with_model = gr.Checkbox(label="Add a model-written synthesis (slower)")
+            run_compare = gr.Button("Compare", variant="primary")
+            table = gr.Markdown()
+            run_compare.click(compare, [picks, with_model], table)
         with gr.Tab("Library"):
             pick = gr.Dropdown(case_ids, label=f"{len(case_ids)} cases", value=None)
             shown = gr.Markdown()
             pick.change(open_case, pick, shown)
+        with gr.Tab("Add case"):
+            gr.Markdown(
+                "Upload a case file (Markdown with YAML front matter; start from "
+                "`elsewhere cases new`). It is validated, then saved under the cases "
+                "folder; run `elsewhere ingest` to index it."
+            )
+            upload = gr.File(file_types=[".md"], label="Case file")
+            verdict = gr.Markdown()
+            upload.upload(check_upload, upload, verdict)
+        with gr.Tab("Evals"):
+            gr.Markdown(_latest_eval())
     return app
+
+
+def _check_upload(settings: Settings, path: str | None) -> str:
+    """Validate an uploaded case file; save it only if it is valid and new."""
+    import shutil
+    import tempfile
+
+    from ingest.parse import read_case, read_front_matter
+
+    if not path:
+        return "No file."
+    source = Path(path)
+    if source.stat().st_size > UPLOAD_LIMIT:
+        return f"Refused: the file is larger than {UPLOAD_LIMIT:,} bytes."
+    with tempfile.TemporaryDirectory() as tmp:
+        staging = Path(tmp) / "cases"
+        for market in Market:
+            (staging / market.value).mkdir(parents=True)
+        raw = source.read_bytes()
+        try:
+            front = read_front_matter(raw, source.name)
+            market = Market(str(front.get("market")))
+            case_id = str(front.get("id"))
+        except ElsewhereError as exc:
+            return f"Not a valid case file: {exc}"
+        except ValueError:
+            return "Not a valid case file: `market` must be `china` or `overseas`."
+        if not re.fullmatch(ID_PATTERN, case_id):
+            return f"Not a valid case id: {case_id!r} (lowercase words joined by hyphens)."
+        staged = staging / market.value / f"{case_id}.md"
+        staged.write_bytes(raw)
+        try:
+            read_case(staged, staging, settings.max_case_bytes)
+        except ElsewhereError as exc:
+            return "Problems found; nothing was saved:\n\n" + "\n".join(
+                f"- {line}" for line in str(exc).splitlines()
+            )
+        target = settings.cases_dir / market.value / f"{case_id}.md"
+        if target.exists():
+            return f"A case with id `{case_id}` already exists; nothing was saved."
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(staged, target)
+    return f"Saved `{target}`. Run `elsewhere ingest` to index it."
+
+
+def _latest_eval() -> str:
+    runs = sorted(Path("evals/runs").glob("eval-*.md"))
+    if not runs:
+        return "No eval run yet: `make eval` writes a table here."
+    return f"Latest run: `{runs[-1].name}`\n\n" + runs[-1].read_text("utf-8")
 
 
 def serve(settings: Settings) -> None:
     retriever = Retriever.open(settings)
-    build_app(settings, retriever).launch(
-        server_name=settings.host, server_port=settings.port, show_error=False
-    )
+    service = AnswerService(settings, retriever)
+    try:
+        build_app(settings, retriever, service).launch(
+            server_name=settings.host, server_port=settings.port, show_error=False
+        )
+    finally:
+        service.close()

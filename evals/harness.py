@@ -39,32 +39,24 @@ class ConfigSpec:
 
 
 PLAIN = RetrievalConfig(geo_filter=False, lever_boost=0.0)  # no market filter, no lever boost
+# fmt: off
 CONFIGS: tuple[ConfigSpec, ...] = (
-    ConfigSpec(
-        "naive-langchain",
-        "RecursiveCharacterTextSplitter(1000/200) + Chroma top-50 chunks -> cases (MiniLM)",
-        None,
-    ),
+    ConfigSpec("naive-langchain", "what a user would build: RecursiveCharacterTextSplitter"
+               "(1000/200) + Chroma top-50 chunks -> cases (MiniLM)", None),
     ConfigSpec("bm25", "BM25 alone", replace(PLAIN, use_dense=False), ()),
     ConfigSpec("dense-minilm", "MiniLM dense alone", replace(PLAIN, use_keyword=False)),
-    ConfigSpec(
-        "dense-use",
-        "multilingual USE dense alone",
-        replace(PLAIN, use_keyword=False),
-        ("use",),
-    ),
+    ConfigSpec("dense-use", "multilingual USE dense alone", replace(PLAIN, use_keyword=False),
+               ("use",)),
     ConfigSpec("hybrid", "BM25 + MiniLM, RRF", PLAIN),
-    ConfigSpec(
-        "hybrid+geo+lever", "BM25 + MiniLM, RRF, market filter, lever boost", RetrievalConfig()
-    ),
+    ConfigSpec("hybrid+geo+lever", "BM25 + MiniLM, RRF, market filter, lever boost",
+               RetrievalConfig()),
     ConfigSpec("hybrid-use", "BM25 + USE, RRF", PLAIN, ("use",)),
-    ConfigSpec(
-        "hybrid3+geo+lever",
-        "BM25 + MiniLM + USE, RRF, market filter, lever boost",
-        RetrievalConfig(),
-        ("minilm", "use"),
-    ),
+    ConfigSpec("hybrid3+geo+lever", "BM25 + USE + MiniLM (weight 0.2), RRF, filter, boost",
+               RetrievalConfig(dense_weights=(1.0, 0.2)), ("use", "minilm")),
+    ConfigSpec("hybrid-use+geo+lever", "the product: BM25 + USE, RRF, market filter, lever "
+               "boost", RetrievalConfig(), ("use",)),
 )
+# fmt: on
 
 
 @dataclass
@@ -92,7 +84,9 @@ def prepare_searchers(
     from ingest.index import run_ingest
     from ingest.store import open_store
 
-    needed = sorted({e for spec in specs for e in spec.embedders} | {"minilm"})
+    needed = sorted({e for spec in specs for e in spec.embedders} | {settings.embedder})
+    if any(spec.retrieval is None for spec in specs):
+        needed = sorted(set(needed) | {"minilm"})
     models = dict(models or {})
     for name in needed:
         if name not in models:
@@ -105,7 +99,7 @@ def prepare_searchers(
         if not report.ok:
             status(f"{len(report.failed)} case file problem(s); evaluating the valid cases")
         stores[name] = open_store(scoped, models[name])
-    records, keyword = load_index(settings.model_copy(update={"embedder": "minilm"}))
+    records, keyword = load_index(settings)
     searchers: dict[str, SearchFn] = {}
     for spec in specs:
         if spec.retrieval is None:
@@ -189,6 +183,9 @@ def evaluate_configs(
         per_question: dict[str, dict[str, float]] = {}
         for split in ("tune", "holdout", "all"):
             ids = [q.id for q in questions if split == "all" or q.split == split]
+            if not ids:
+                metrics[split] = {m: float("nan") for m in METRICS}
+                continue
             qrels = Qrels({qid: qrels_all[qid] for qid in ids})
             split_run = Run({qid: run[qid] or {"__none__": 0.0} for qid in ids})
             scores = evaluate(qrels, split_run, METRICS, return_mean=False)

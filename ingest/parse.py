@@ -85,6 +85,18 @@ def read_case(path: Path, cases_dir: Path, max_bytes: int = 64 * 1024) -> Case:
     return Case(meta, sections, path, rel, content_hash(raw), title, words)
 
 
+def read_front_matter(raw: bytes, rel: str) -> dict[str, Any]:
+    """The YAML front matter of raw case-file bytes (untrusted), or CaseFileError."""
+    front = _split_front_matter(_decode(raw, rel), rel)[0]
+    try:
+        data = yaml.safe_load(front)
+    except yaml.YAMLError:
+        data = None
+    if not isinstance(data, dict):
+        raise CaseFileError([CaseProblem(rel, "front matter is not a valid YAML mapping", 2)])
+    return data
+
+
 def scan_library(
     cases_dir: Path, paths: Iterable[Path] | None = None, max_bytes: int = 64 * 1024
 ) -> LibraryScan:
