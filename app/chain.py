@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from app.prompts import load_prompt, render
+from app.prompts import instruction, load_prompt, render
 from app.render import brief_markdown
 from app.retrieval import CaseHit, MarketChoice, Retriever, SearchResult
 from ingest.schema import Market
@@ -94,10 +94,6 @@ class Done:
 
 
 Event = Brief | Token | Done
-
-
-def answer_language(text: str) -> str:
-    return "Chinese (简体中文)" if CJK.search(text) else "English"
 
 
 def case_block(
@@ -279,7 +275,10 @@ class AnswerEngine:
         cases_text, count = case_block(given, self.encoding, self.case_tokens)
         given = given[:count]
         messages = render(
-            "answer", language=answer_language(question), cases=cases_text, question=standalone
+            "answer",
+            instruction=instruction("answer", question),
+            cases=cases_text,
+            question=standalone,
         )
         answer.prompt_tokens = sum(len(self.encoding.encode(str(m.content))) for m in messages)
         parts: list[str] = []

@@ -133,12 +133,15 @@ def synthesize(
     chat_model: BaseChatModel,
     encoding: tiktoken.Encoding,
     library: dict[str, CaseRecord],
-    language: str = "English",
+    language_of: str = "",
     budget: int = 420,
 ) -> Iterator[str]:
-    """Stream a cited synthesis; fills comparison.synthesis/citations/warnings when done."""
+    """Stream a cited synthesis; fills comparison.synthesis/citations/warnings when done.
+
+    `language_of` is text in the asker's language (Chinese text -> a Chinese synthesis).
+    """
     from app.chain import check_citations, failure_notice
-    from app.prompts import render
+    from app.prompts import instruction, render
     from app.retrieval import CaseHit
 
     per_case = max(60, budget // len(comparison.cases))
@@ -148,7 +151,9 @@ def synthesize(
         text = f"[{n}] {case.company} | market: {case.market} | outcome: {case.outcome}\n{levers}"
         tokens = encoding.encode(" ".join(text.split()))
         blocks.append(encoding.decode(tokens[:per_case]))
-    messages = render("compare", language=language, cases="\n\n".join(blocks))
+    messages = render(
+        "compare", instruction=instruction("compare", language_of), cases="\n\n".join(blocks)
+    )
     parts: list[str] = []
     try:
         for chunk in chat_model.stream(messages):

@@ -4,6 +4,7 @@ and is rendered strictly, so a missing or unexpected variable is an error, never
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,25 @@ def load_prompt(name: str, folder: Path = PROMPTS_DIR) -> ChatPromptTemplate:
             f"prompt {path} uses {sorted(template.input_variables)} but declares {sorted(declared)}"
         )
     return template
+
+
+@functools.cache
+def _instructions(folder: Path = PROMPTS_DIR) -> dict[str, dict[str, str]]:
+    path = folder / "languages.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return {lang: dict(parts) for lang, parts in data.items()}
+    except (OSError, yaml.YAMLError, AttributeError, TypeError) as exc:
+        raise ElsewhereError(f"prompt {path} is missing or malformed: {exc}") from None
+
+
+def instruction(kind: str, text: str) -> str:
+    """The closing instruction for `kind` ("answer" or "compare") in the language of `text`."""
+    language = "zh" if re.search(r"[\u3400-\u9fff]", text) else "en"
+    try:
+        return _instructions()[language][kind]
+    except KeyError:
+        raise ElsewhereError(f"prompts/languages.yaml has no {language}.{kind}") from None
 
 
 def render(name: str, **values: str) -> list[BaseMessage]:

@@ -7,8 +7,10 @@ an explicit "outside China" / "abroad" / "in India" means overseas; "in China" /
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from ingest.schema import Lever, Market
 
@@ -143,6 +145,7 @@ _CHINA_STRONG = [
     "本土",
 ]
 _CHINA_WEAK = [r"\bchinese\b", r"\bchina'?s\b", r"\bchina\b", "中国", "国产"]
+_CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
 _SENTENCE = re.compile(r"(?<=[.?!。？！;；])\s*|\n+")
 _ELSEWHERE_PATTERNS = [
     r"\belsewhere\b",
@@ -279,6 +282,34 @@ _LEVER_PATTERNS: dict[Lever, list[str]] = {
         "活跃",
     ],
 }
+
+
+GLOSSARY_PATH = Path(__file__).with_name("data") / "glossary.yaml"
+
+
+@functools.cache
+def _glossary() -> tuple[tuple[str, str], ...]:
+    import yaml
+
+    entries = yaml.safe_load(GLOSSARY_PATH.read_text(encoding="utf-8")) or {}
+    # longest terms first, so 获客成本 is used before 获客
+    return tuple(sorted(((str(k), str(v)) for k, v in entries.items()), key=lambda kv: -len(kv[0])))
+
+
+def english_glosses(question: str) -> str:
+    """English search words for the Chinese business terms in a question ("" if none).
+
+    The case files are English; appending "food delivery membership" to "外卖会员" lets BM25
+    and the encoder match them. Terms are consumed longest first so a phrase is glossed once.
+    """
+    if not _CJK_CHAR.search(question):
+        return ""
+    rest, words = question, []
+    for term, gloss in _glossary():
+        if term in rest:
+            words.append(gloss)
+            rest = rest.replace(term, " ")
+    return " ".join(words)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from app.errors import IndexNotReadyError
-from app.query import QueryIntent, parse_question
+from app.query import QueryIntent, english_glosses, parse_question
 from ingest.keyword import KeywordIndex
 from ingest.schema import Market
 from ingest.state import CaseRecord, IndexState
@@ -45,6 +45,7 @@ class RetrievalConfig:
     keyword_weight: float = 1.0
     candidates: int = 60
     pooling: Literal["max", "decay"] = "decay"
+    gloss_chinese: bool = True  # append English glosses of Chinese business terms to the query
     max_evidence: int = 3
 
 
@@ -142,17 +143,20 @@ class Retriever:
         started = time.perf_counter()
         intent = parse_question(question, asker or self.asker)
         chosen = _market_filter(intent, market, self.config.geo_filter)
+        text = question
+        if self.config.gloss_chinese:
+            text = f"{question} {english_glosses(question)}".strip()
         timings: dict[str, float] = {}
         ranked: list[tuple[list[str], float]] = []
         if self.config.use_dense:
             t = time.perf_counter()
             weights = self.config.dense_weights or (self.config.dense_weight,) * len(self.dense)
             for store, weight in zip(self.dense, weights, strict=True):
-                ranked.append((self.dense_ranking(store, question, chosen), weight))
+                ranked.append((self.dense_ranking(store, text, chosen), weight))
             timings["dense_ms"] = _ms(t)
         if self.config.use_keyword:
             t = time.perf_counter()
-            ranked.append((self.keyword_ranking(question, chosen), self.config.keyword_weight))
+            ranked.append((self.keyword_ranking(text, chosen), self.config.keyword_weight))
             timings["keyword_ms"] = _ms(t)
         scores = fuse(ranked, self.config.rrf_k)
         boosted = {cid: s * self._boost(cid, intent) for cid, s in scores.items()}

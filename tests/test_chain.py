@@ -181,7 +181,7 @@ def test_prompt_fits_the_context_window(retriever, enc, settings):
 def test_chinese_question_asks_for_a_chinese_answer(retriever, enc):
     model = scripted("会员 [1]")
     engine(retriever, enc, model).ask("国外的会员制度怎么设计")
-    assert "Answer in Chinese (简体中文)" in model.prompts[0][1].content
+    assert "请用简体中文回答" in model.prompts[0][1].content
 
 
 INJECTION = (
@@ -227,7 +227,7 @@ def test_injected_case_text_stays_quoted_data(settings, enc):
 
 GOLDEN = {
     "answer": {
-        "language": "English",
+        "instruction": "Answer in English, citing cases as [n].",
         "question": "How did X keep customers?",
         "cases": "[1] Acme | market: overseas\nSummary.",
     },
@@ -235,7 +235,10 @@ GOLDEN = {
         "history": "User: food delivery retention\nAssistant: ...",
         "question": "and in India?",
     },
-    "compare": {"language": "English", "cases": "[1] Acme\n\n[2] Beta"},
+    "compare": {
+        "instruction": "Compare them. Answer in English, citing cases as [n].",
+        "cases": "[1] Acme\n\n[2] Beta",
+    },
 }
 
 
@@ -255,4 +258,4 @@ def test_missing_prompt_variable_is_an_error():
     from app.errors import ElsewhereError
 
     with pytest.raises(ElsewhereError, match="needs exactly"):
-        render("answer", language="English", question="q")
+        render("answer", instruction="Answer.", question="q")

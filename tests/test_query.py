@@ -72,3 +72,13 @@ LEVERS = [
 @pytest.mark.parametrize("question,expected", LEVERS)
 def test_levers_from_question(question, expected):
     assert set(detect_levers(question)) == expected
+
+
+def test_chinese_business_terms_get_english_glosses():
+    from app.query import english_glosses
+
+    assert english_glosses("国外的外卖平台怎么用会员提高复购？") == (
+        "food delivery membership subscription repeat orders frequency retention"
+    )
+    assert english_glosses("获客成本越来越高") == "customer acquisition cost CAC"  # longest first
+    assert english_glosses("how do we reduce churn") == ""
