@@ -19,6 +19,23 @@ from app.settings import Settings, load_settings
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+MARKET_OPTION = click.option(
+    "--market",
+    type=click.Choice(["china", "overseas", "any"]),
+    help="Override the market found in the question.",
+)
+ASKER_OPTION = click.option(
+    "--asker",
+    type=click.Choice(["china", "overseas"]),
+    help="The asker's own market, so 'elsewhere' means the other [ELSEWHERE_ASKER_MARKET].",
+)
+LLM_OPTION = click.option(
+    "--llm",
+    type=click.Choice(["local", "openai", "none"]),
+    help="Language model provider: local, openai or none [ELSEWHERE_LLM].",
+)
+
+
 def _edge(func: F) -> F:
     """Turn our own errors into a clean message and exit code 1 (2 for bad usage)."""
 
@@ -178,16 +195,8 @@ class _Progress:
     type=click.IntRange(1, 100),
     help="How many cases to return.",
 )
-@click.option(
-    "--market",
-    type=click.Choice(["china", "overseas", "any"]),
-    help="Override the market found in the question.",
-)
-@click.option(
-    "--asker",
-    type=click.Choice(["china", "overseas"]),
-    help="The asker's own market, so 'elsewhere' means the other [ELSEWHERE_ASKER_MARKET].",
-)
+@MARKET_OPTION
+@ASKER_OPTION
 @click.option(
     "--batch",
     type=click.File("r", encoding="utf-8"),
@@ -281,21 +290,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 
 @cli.command()
 @click.argument("question")
-@click.option(
-    "--market",
-    type=click.Choice(["china", "overseas", "any"]),
-    help="Override the market found in the question.",
-)
-@click.option(
-    "--asker",
-    type=click.Choice(["china", "overseas"]),
-    help="The asker's own market [ELSEWHERE_ASKER_MARKET].",
-)
-@click.option(
-    "--llm",
-    type=click.Choice(["local", "openai", "none"]),
-    help="Language model provider [ELSEWHERE_LLM].",
-)
+@MARKET_OPTION
+@ASKER_OPTION
+@LLM_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the answer object as JSON.")
 @click.pass_context
 @_edge
@@ -355,11 +352,7 @@ def _print_answer_footer(answer: Any) -> None:
 
 @cli.command()
 @click.argument("case_ids", nargs=-1, required=True)
-@click.option(
-    "--llm",
-    type=click.Choice(["local", "openai", "none"]),
-    help="Add a model-written synthesis of the differences [ELSEWHERE_LLM].",
-)
+@LLM_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.pass_context
 @_edge
@@ -423,11 +416,7 @@ def compare(ctx: click.Context, case_ids: tuple[str, ...], llm: str | None, as_j
     is_flag=True,
     help="Run the answer chain on gold questions; check citations and markets.",
 )
-@click.option(
-    "--llm",
-    type=click.Choice(["local", "openai", "none"]),
-    help="Provider for --answers [ELSEWHERE_LLM].",
-)
+@LLM_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.pass_context
 @_edge

@@ -8,6 +8,11 @@ from app.settings import Settings, load_settings
 from tests.casegen import write_starter
 
 ROOT = Path(__file__).resolve().parent.parent
+# The answer object's documented fields (DESIGN.md / the answers issue), checked by several tests.
+ANSWER_KEYS = {
+    "question", "standalone_question", "market_filter", "answer_markdown", "citations",
+    "invalid_citations", "cases", "timings", "provider", "model",
+}  # fmt: skip
 
 
 @pytest.fixture(autouse=True)

@@ -25,6 +25,7 @@ from app.retrieval import Retriever
 from ingest.index import run_ingest
 from ingest.tokens import encoding
 from tests.casegen import write_case
+from tests.conftest import ANSWER_KEYS
 
 
 class ScriptedModel(GenericFakeChatModel):
@@ -83,18 +84,7 @@ def test_brief_comes_first_then_tokens_then_a_checked_answer(retriever, enc):
     assert answer.citations[0].case_id == answer.cases[0]["case_id"]
     assert answer.invalid_citations == [] and answer.notice is None
     assert answer.timings["first_token_ms"] is not None and answer.timings["total_ms"] > 0
-    assert set(answer.as_json()) >= {
-        "question",
-        "standalone_question",
-        "market_filter",
-        "answer_markdown",
-        "citations",
-        "invalid_citations",
-        "cases",
-        "timings",
-        "provider",
-        "model",
-    }
+    assert set(answer.as_json()) >= ANSWER_KEYS
 
 
 def test_out_of_range_citation_is_removed_and_recorded(retriever, enc):
