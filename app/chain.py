@@ -292,7 +292,7 @@ class AnswerEngine:
                 parts.append(piece)
                 yield Token(piece)
                 if time.perf_counter() - started > self.timeout:
-                    raise TimeoutError(f"no complete answer within {self.timeout:.0f}s")
+                    raise TimeoutError(f"no complete answer within {self.timeout:g} s")
         except Exception as exc:  # noqa: BLE001 - degrade to the brief, never a traceback
             answer.notice = failure_notice(exc, bool(parts))
         text, citations, invalid, warnings = check_citations(

@@ -249,3 +249,23 @@ def test_missing_prompt_variable_is_an_error():
 
     with pytest.raises(ElsewhereError, match="needs exactly"):
         render("answer", instruction="Answer.", question="q")
+
+
+class SlowModel(GenericFakeChatModel):
+    """Streams one token every 50 ms, forever."""
+
+    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        import time
+
+        while True:
+            time.sleep(0.05)
+            yield ChatGenerationChunk(message=AIMessageChunk(content="more "))
+
+
+def test_an_answer_that_runs_past_the_timeout_degrades_to_the_brief(retriever, enc):
+    eng = engine(retriever, enc, SlowModel(messages=iter([])), timeout=0.3)
+    answer = eng.ask("membership fee")
+    assert answer.notice is not None
+    assert "stopped mid-answer (no complete answer within 0.3 s)" in answer.notice
+    assert "case(s)" in answer.answer_markdown
+    assert answer.timings["total_ms"] < 5000

@@ -44,3 +44,23 @@ def test_missing_model_file_degrades_to_the_brief(monkeypatch, starter, tmp_path
     assert engine.chat_model is None
     assert answer.notice is not None and "unavailable" in answer.notice
     assert "case(s)" in answer.answer_markdown
+
+
+def test_openai_provider_against_a_real_openai_compatible_server(monkeypatch, starter):
+    """The `openai` provider path, for real: llama.cpp's server speaks the same /v1 API as
+    OpenAI, vLLM and Ollama, so point ELSEWHERE_LLM_BASE_URL at it."""
+    from app.llm import LocalLLMServer
+
+    monkeypatch.setenv("ELSEWHERE_LLM_MODEL", str(smol_model_file()))
+    with LocalLLMServer(load_settings(llm="local")) as server:
+        monkeypatch.setenv("ELSEWHERE_LLM", "openai")
+        monkeypatch.setenv("ELSEWHERE_LLM_BASE_URL", server.base_url)
+        monkeypatch.setenv("ELSEWHERE_LLM_MODEL", server.model_name)
+        monkeypatch.setenv("ELSEWHERE_LLM_API_KEY", server.api_key)
+        settings = load_settings()
+        run_ingest(settings)
+        with answer_session(settings) as engine:
+            answer = engine.ask("membership fee outside China")
+    assert answer.provider == "openai" and answer.notice is None
+    assert answer.timings["first_token_ms"] is not None and answer.answer_markdown.strip()
+    assert server.api_key not in str(answer.as_json())

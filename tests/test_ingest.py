@@ -171,3 +171,52 @@ def test_unchanged_reingest_imports_no_heavy_library(settings, starter):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.slow
+def test_ingest_and_search_against_a_chroma_server(settings, starter, tmp_path, monkeypatch):
+    """ELSEWHERE_CHROMA_URL switches to chromadb.HttpClient: a real `chroma run` on loopback."""
+    import socket
+    import urllib.request
+
+    from app.retrieval import Retriever
+    from app.settings import load_settings
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    chroma = Path(sys.executable).with_name("chroma")
+    server = subprocess.Popen(
+        [str(chroma), "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1",
+         "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "chroma server did not start"
+                time.sleep(0.5)
+        monkeypatch.setenv("ELSEWHERE_CHROMA_URL", f"http://127.0.0.1:{port}")
+        remote = load_settings()
+        report = run_ingest(remote)
+        assert report.added == sorted(starter)
+        assert not (remote.data_dir / "chroma").exists()  # nothing embedded locally
+        assert chroma_ids(remote) == expected_ids(starter)
+        hits = Retriever.open(remote).search("membership fee outside China", k=2).hits
+        assert hits[0].record.case_id == "dash-club"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_unreachable_chroma_server_is_a_clear_error(settings, starter, monkeypatch):
+    from app.errors import IndexNotReadyError
+    from app.settings import load_settings
+
+    monkeypatch.setenv("ELSEWHERE_CHROMA_URL", "http://127.0.0.1:9")
+    with pytest.raises(IndexNotReadyError, match="cannot reach the Chroma server"):
+        run_ingest(load_settings())
