@@ -129,6 +129,12 @@ class Retriever:
         asker = Market(settings.asker_market) if settings.asker_market else None
         return cls(records, keyword, dense, config, asker)
 
+    def reload(self, settings: Settings) -> None:
+        """Pick up a new ingest: case records and the BM25 index are re-read from disk (the
+        vector store is live already)."""
+        self.records, self.keyword = load_index(settings)
+        self._chunks = {rec["id"]: rec for rec in self.keyword.records}
+
     def with_config(self, config: RetrievalConfig) -> Retriever:
         return Retriever(self.records, self.keyword, self.dense, config, self.asker)
 

@@ -16,6 +16,7 @@ from app.retrieval import MarketChoice, Retriever
 
 if TYPE_CHECKING:
     from app.settings import Settings
+    from ingest.index import IngestReport
 
 
 @contextmanager
@@ -80,6 +81,15 @@ class AnswerService:
     ) -> Iterator[Event]:
         with self._lock:
             yield from self.engine().stream(question, history, market)
+
+    def reindex(self) -> IngestReport:
+        """Ingest the case folder and reload the retriever, never while an answer streams."""
+        from ingest.index import run_ingest
+
+        with self._lock:
+            report = run_ingest(self.settings)
+            self.retriever.reload(self.settings)
+        return report
 
     def close(self) -> None:
         if self._session is not None:

@@ -129,6 +129,15 @@ def build_app(settings: Settings, retriever: Retriever, service: AnswerService) 
     def check_upload(path: str | None) -> str:
         return _check_upload(settings, path)
 
+    @_user_errors
+    def reindex() -> tuple[str, Any, Any]:
+        report = service.reindex()
+        counts = ", ".join(f"{n} {name}" for name, n in report.counts().items())
+        problems = "".join(f"\n- {line}" for line in report.failed)
+        ids = sorted(retriever.records)
+        summary = f"Indexed: {counts}; {report.chunks_total} chunks.{problems}"
+        return summary, gr.update(choices=ids), gr.update(choices=ids)
+
     case_ids = sorted(retriever.records)
     with gr.Blocks(title="Elsewhere") as app:
         gr.Markdown("# Elsewhere\nWho elsewhere solved X? Ask in English or Chinese.")
@@ -179,6 +188,9 @@ def build_app(settings: Settings, retriever: Retriever, service: AnswerService) 
             upload = gr.File(file_types=[".md"], label="Case file")
             verdict = gr.Markdown()
             upload.upload(check_upload, upload, verdict)
+            index_now = gr.Button("Index the library now")
+            indexed = gr.Markdown()
+            index_now.click(reindex, None, [indexed, pick, picks])
         with gr.Tab("Evals"):
             gr.Markdown(_latest_eval())
     return app
@@ -224,7 +236,7 @@ def _check_upload(settings: Settings, path: str | None) -> str:
             return f"A case with id `{case_id}` already exists; nothing was saved."
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(staged, target)
-    return f"Saved `{target}`. Run `elsewhere ingest` to index it."
+    return f"Saved `{target}`. Index it with the button below."
 
 
 def _latest_eval() -> str:

@@ -99,3 +99,8 @@ def test_upload_validates_and_saves_only_good_files(client, settings, tmp_path):
     assert (settings.cases_dir / "overseas" / "new-one.md").exists()
     again = client.predict(handle_file(str(good)), api_name="/check_upload")
     assert "already exists" in again
+    summary, *_ = client.predict(api_name="/reindex")
+    assert summary.startswith("Indexed: 1 added, 0 updated, 0 removed, 6 unchanged, 0 failed")
+    assert client.predict("new-one", api_name="/open_case").startswith("## NewOne")
+    found = client.predict("NewOne topic", "any", 3, api_name="/search")
+    assert "NewOne" in found
