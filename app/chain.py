@@ -21,14 +21,13 @@ from typing import TYPE_CHECKING, Any
 from app.prompts import instruction, load_prompt, render
 from app.render import brief_markdown
 from app.retrieval import CaseHit, MarketChoice, Retriever, SearchResult
-from ingest.schema import Market
+from ingest.schema import Market, has_chinese
 
 if TYPE_CHECKING:
     import tiktoken
     from langchain_core.language_models import BaseChatModel
 
 CITATION = re.compile(r"\[(\d+(?:\s*[,，]\s*\d+)*)\]")
-CJK = re.compile(r"[\u3400-\u9fff]")
 DELIMITERS = re.compile(r"<<<|>>>")
 FOLLOW_UP = re.compile(r"^(and|what about|how about|also|same|那|那么|还有|如果)\b", re.IGNORECASE)
 Turn = tuple[str, str]  # (user question, assistant answer)
@@ -176,7 +175,7 @@ def check_citations(
 
 
 def _mentions(text: str, name: str) -> bool:
-    if CJK.search(name):
+    if has_chinese(name):
         return name in text
     return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text) is not None
 
@@ -189,10 +188,10 @@ def heuristic_condense(question: str, history: Sequence[Turn]) -> str:
     if (
         FOLLOW_UP.search(question.strip())
         or len(question.split()) <= 5
-        and not CJK.search(question)
+        and not has_chinese(question)
     ):
         return f"{previous} {question}"
-    if CJK.search(question) and len(question) <= 12:
+    if has_chinese(question) and len(question) <= 12:
         return f"{previous} {question}"
     return question
 

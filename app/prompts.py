@@ -4,13 +4,13 @@ and is rendered strictly, so a missing or unexpected variable is an error, never
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
 
 from app.errors import ElsewhereError
+from ingest.schema import has_chinese
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -52,7 +52,7 @@ def _instructions(folder: Path = PROMPTS_DIR) -> dict[str, dict[str, str]]:
 
 def instruction(kind: str, text: str) -> str:
     """The closing instruction for `kind` ("answer" or "compare") in the language of `text`."""
-    language = "zh" if re.search(r"[\u3400-\u9fff]", text) else "en"
+    language = "zh" if has_chinese(text) else "en"
     try:
         return _instructions()[language][kind]
     except KeyError:

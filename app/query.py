@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.schema import Lever, Market
+from ingest.schema import Lever, Market, has_chinese
 
 # Places outside mainland China that name a market on their own ("in India", "Indian apps").
 _PLACES = (
@@ -145,7 +145,6 @@ _CHINA_STRONG = [
     "本土",
 ]
 _CHINA_WEAK = [r"\bchinese\b", r"\bchina'?s\b", r"\bchina\b", "中国", "国产"]
-_CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
 _SENTENCE = re.compile(r"(?<=[.?!。？！;；])\s*|\n+")
 _ELSEWHERE_PATTERNS = [
     r"\belsewhere\b",
@@ -302,7 +301,7 @@ def english_glosses(question: str) -> str:
     The case files are English; appending "food delivery membership" to "外卖会员" lets BM25
     and the encoder match them. Terms are consumed longest first so a phrase is glossed once.
     """
-    if not _CJK_CHAR.search(question):
+    if not has_chinese(question):
         return ""
     rest, words = question, []
     for term, gloss in _glossary():

@@ -5,8 +5,6 @@ from __future__ import annotations
 from app.retrieval import SearchResult
 from ingest.state import CaseRecord
 
-OUTCOME_MARK = {"worked": "worked", "mixed": "mixed", "failed": "failed"}
-
 
 def case_line(record: CaseRecord) -> str:
     name = record.company + (f" ({record.company_zh})" if record.company_zh else "")

@@ -7,8 +7,8 @@ product: the engine runs without a model and every answer is the retrieval brief
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING
 
 from app.chain import AnswerEngine, Event, Turn
 from app.errors import ElsewhereError
@@ -67,13 +67,14 @@ class AnswerService:
         self.settings = settings
         self.retriever = retriever
         self._lock = threading.Lock()
-        self._session: Any = None
+        self._resources = ExitStack()
         self._engine: AnswerEngine | None = None
 
     def engine(self) -> AnswerEngine:
         if self._engine is None:
-            self._session = answer_session(self.settings, self.retriever)
-            self._engine = self._session.__enter__()
+            self._engine = self._resources.enter_context(
+                answer_session(self.settings, self.retriever)
+            )
         return self._engine
 
     def stream(
@@ -92,6 +93,5 @@ class AnswerService:
         return report
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.__exit__(None, None, None)
-            self._session = self._engine = None
+        self._resources.close()
+        self._engine = None

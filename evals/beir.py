@@ -137,7 +137,7 @@ def run_beir(
         result = evaluate(qr, run, ["ndcg@10", "recall@100"])
         return {k: round(float(v), 4) for k, v in result.items()}
 
-    texts = [_doc_text(doc) for doc in corpus]
+    texts = [record["text"] for record in retriever.keyword.records]
     tuned: dict[str, Any] = {"split": tune_split if tune_ids else None}
     keyword, weight, rrf_k = retriever.keyword, 1.0, 60
     if tune_ids:

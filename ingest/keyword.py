@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ingest.schema import has_chinese
+
 if TYPE_CHECKING:
     import numpy as np
 
 _WORD_OR_CJK = re.compile(r"[\u3400-\u9fff]+|[^\W_]+", re.UNICODE)
-_CJK = re.compile(r"[\u3400-\u9fff]")
 _BRITISH = re.compile(r"(?<=\w{3})is(e|es|ed|ing|ation|ations|er|ers)$")
 POINTER = "bm25.current"
 
@@ -54,7 +55,7 @@ def tokenize(text: str) -> list[str]:
     words: list[str] = []
     stop = _stopwords()
     for piece in _WORD_OR_CJK.findall(text.lower()):
-        if _CJK.match(piece):
+        if has_chinese(piece):
             words += [w for w in _jieba().lcut_for_search(piece) if len(w) > 1 and w not in stop]
         elif piece not in stop and len(piece) > 1:
             words.append(_BRITISH.sub(r"iz\1", piece))

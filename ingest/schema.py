@@ -69,6 +69,13 @@ SECTIONS: tuple[str, ...] = (
 MIN_WORDS, MAX_WORDS = 500, 1200
 
 ID_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+CJK = re.compile(r"[\u3400-\u9fff]")  # Chinese characters (CJK unified ideographs + ext. A)
+
+
+def has_chinese(text: str) -> bool:
+    return CJK.search(text) is not None
+
+
 YEARS_PATTERN = re.compile(r"^(\d{4})(?:-(\d{4}))?$")
 COUNTRY = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=120)]
@@ -109,7 +116,7 @@ class CaseMeta(BaseModel):
     @field_validator("company")
     @classmethod
     def _english_name(cls, value: str) -> str:
-        if re.search(r"[\u3400-\u9fff]", value):
+        if has_chinese(value):
             raise ValueError(
                 "must be the common English name only; put the Chinese name in company_zh, "
                 f"got {value!r}"

@@ -15,6 +15,16 @@ ANSWER_KEYS = {
 }  # fmt: skip
 
 
+def heavy_imports_after(code: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of `modules` a fresh interpreter has imported after running `code`."""
+    import subprocess
+    import sys
+
+    probe = f"{code}\nimport sys; print(','.join(m for m in {modules!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return [name for name in out.stdout.strip().split(",") if name]
+
+
 @pytest.fixture(autouse=True)
 def env_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> None:
     """Every test gets its own data dir and cases dir; nothing touches the real ones."""
