@@ -48,6 +48,9 @@ SECTORS: tuple[str, ...] = (
     "messaging", "social-media", "short-video", "video-streaming", "music-audio",
     "online-community", "education", "healthcare", "fitness", "travel", "real-estate",
     "enterprise-software", "telecom",
+    # added for the gap topics of the library's second round (issue 11)
+    "gaming", "developer-tools", "b2b-marketplace", "resale", "airline", "hospitality",
+    "car-rental", "pharmacy", "news-media", "advertising",
 )  # fmt: skip
 
 # Body sections, in order. Lever sections map to the lever they describe.
@@ -77,6 +80,7 @@ def has_chinese(text: str) -> bool:
 
 
 YEARS_PATTERN = re.compile(r"^(\d{4})(?:-(\d{4}))?$")
+AS_OF_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 COUNTRY = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=120)]
 
@@ -112,6 +116,7 @@ class CaseMeta(BaseModel):
     summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=20, max_length=600)]
     outcome: Outcome
     sources: list[Source] = Field(min_length=1, max_length=20)
+    as_of: str  # year-month the facts were last checked against the sources, e.g. 2026-12
 
     @field_validator("company")
     @classmethod
@@ -142,6 +147,23 @@ class CaseMeta(BaseModel):
             raise ValueError(
                 f"must be a period from 1900 to next year with start <= end, got {text}"
             )
+        return text
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _as_of_month(cls, value: object) -> str:
+        if not isinstance(value, str):
+            raise ValueError(
+                f"must be a quoted or plain YYYY-MM year-month, got a {type(value).__name__}"
+            )
+        text = value.strip()
+        match = AS_OF_PATTERN.match(text)
+        if not match:
+            raise ValueError(
+                f"must be YYYY-MM (the month the facts were last checked), got {text[:20]!r}"
+            )
+        if (int(match[1]), int(match[2])) > (date.today().year, date.today().month):
+            raise ValueError(f"is in the future: {text}")
         return text
 
     @field_validator("levers")

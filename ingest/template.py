@@ -48,6 +48,7 @@ def render_template(company: str, market: Market, case_id: str) -> str:
         "summary: >-",
         "  What they did and what happened, in one or two sentences.",
         "outcome: mixed           # worked, mixed or failed",
+        f"as_of: {date.today():%Y-%m}         # year-month the facts were last checked",
         "sources:",
         "  - title: Annual report",
         "    publisher: The company",

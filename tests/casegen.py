@@ -39,6 +39,7 @@ def case_text(
         "levers": levers or ["demand"],
         "summary": f"{company} worked on {topic} and reported what happened.",
         "outcome": outcome,
+        "as_of": "2026-11",
         "sources": [
             {"title": f"{company} annual report", "publisher": company, "year": 2022},
             {"title": f"{company} coverage", "publisher": "Reuters", "year": 2021},

@@ -56,6 +56,9 @@ BAD_FILES = [
     ("wrong-type", GOOD.replace("countries:\n- US", "countries: 12"), "`countries`"),
     ("bad-lever", GOOD.replace("levers:\n- demand", "levers:\n- marketing"), "`levers.0`"),
     ("bad-year", GOOD.replace("years: 2018-2022", "years: 2022-2018"), "start <= end"),
+    ("bad-as-of", GOOD.replace("as_of: 2026-11", "as_of: 2026-13"), "`as_of` must be YYYY-MM"),
+    ("future-as-of", GOOD.replace("as_of: 2026-11", "as_of: 2099-01"), "is in the future"),
+    ("missing-as-of", GOOD.replace("as_of: 2026-11\n", ""), "`as_of` is required but missing"),
     (
         "unknown-field",
         GOOD.replace("outcome: worked", "outcome: worked\nrating: 5"),
