@@ -1,13 +1,18 @@
-"""Answers: condense -> retrieve -> compact cited prompt -> streamed model answer -> citation check.
+"""Answers: condense -> retrieve -> brief -> one checked point per case -> closing line.
 
-The LCEL pieces are `load_prompt(...) | chat_model | StrOutputParser()`. Around them this module
-keeps the promises a model cannot be trusted with:
-- the market filter is applied by retrieval before the model sees anything;
-- the case block is budgeted in tiktoken tokens, so no context overflow reaches the user;
-- every `[n]` is checked against the cases given; invalid ones are removed and recorded, and
-  companies the model names that were not given (or are from the wrong market) are flagged;
-- the brief (matched cases) is emitted the moment retrieval ends; if the model fails to load,
-  times out or dies mid-stream, the user still gets the brief plus a one-line notice.
+    question -> standalone question (model, or a heuristic) -> retrieval (market filter first)
+             -> Brief event (the matched cases, no model needed)
+             -> weak match? say so and list the closest cases, no generation
+             -> for each of the best cases: a JSON-constrained point (app/points.py), each
+                sentence checked against the case before it is shown
+             -> what to borrow / what would not carry over (same checks)
+             -> Done event with the whole answer, its points, citations and corrections
+
+The model is never trusted with the promises the user relies on: the market filter is applied
+before it sees anything; [n] is attached by us to the case the point was generated from; a
+sentence with a figure not found in its case, a company that was not given, or a repeat is
+dropped (recorded as a Correction, never shown); if the model fails to load, times out or dies
+mid-answer, the user keeps what was checked so far plus the brief and a one-line notice.
 """
 
 from __future__ import annotations
@@ -15,11 +20,22 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from app.prompts import instruction, load_prompt, render
-from app.render import brief_markdown
+from app.checks import Company, mentions
+from app.points import (
+    Checker,
+    Correction,
+    Point,
+    Shown,
+    generate_point,
+    generate_transfer,
+    language_of,
+    point_messages,
+)
+from app.prompts import label, load_prompt
+from app.render import brief_markdown, case_name
 from app.retrieval import CaseHit, MarketChoice, Retriever, SearchResult
 from ingest.schema import Market, has_chinese
 
@@ -28,9 +44,12 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
 CITATION = re.compile(r"\[(\d+(?:\s*[,，]\s*\d+)*)\]")
-DELIMITERS = re.compile(r"<<<|>>>")
-FOLLOW_UP = re.compile(r"^(and|what about|how about|also|same|那|那么|还有|如果)\b", re.IGNORECASE)
+FOLLOW_UP = re.compile(r"^(and|what about|how about|also|same)\b", re.IGNORECASE)
+FOLLOW_UP_ZH = re.compile(r"^(那么|那|还有|如果|换成|同样)")
 Turn = tuple[str, str]  # (user question, assistant answer)
+MIN_POINTS = 3  # an answer covers at least this many cases when retrieval found them
+POINT_FLOOR = 0.6  # beyond MIN_POINTS, a case needs this share of the best case's score
+WEAK_LIST = 3  # cases listed as "closest, not a direct answer"
 
 
 @dataclass
@@ -55,23 +74,16 @@ class Answer:
     notice: str | None = None
     warnings: list[str] = field(default_factory=list)
     prompt_tokens: int = 0
+    language: str = "en"
+    weak: bool = False
+    points: list[Point] = field(default_factory=list)
+    transfer: str = ""
+    corrections: list[Correction] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "question": self.question,
-            "standalone_question": self.standalone_question,
-            "market_filter": self.market_filter,
-            "answer_markdown": self.answer_markdown,
-            "citations": [c.__dict__ for c in self.citations],
-            "invalid_citations": self.invalid_citations,
-            "cases": self.cases,
-            "timings": self.timings,
-            "provider": self.provider,
-            "model": self.model,
-            "notice": self.notice,
-            "warnings": self.warnings,
-            "prompt_tokens": self.prompt_tokens,
-        }
+        data = asdict(self)
+        data["points"] = [{**asdict(p), "text": p.text} for p in self.points]
+        return data
 
 
 @dataclass
@@ -84,6 +96,8 @@ class Brief:
 
 @dataclass
 class Token:
+    """Checked answer text, in order; appending every Token gives the answer so far."""
+
     text: str
 
 
@@ -95,44 +109,27 @@ class Done:
 Event = Brief | Token | Done
 
 
-def case_block(
-    hits: Sequence[CaseHit], encoding: tiktoken.Encoding, budget: int
-) -> tuple[str, int]:
-    """Numbered case excerpts within `budget` tokens; returns (text, cases included).
+def answer_cases(hits: Sequence[CaseHit], most: int) -> list[CaseHit]:
+    """The cases that get a point: the best MIN_POINTS, then others close to the best."""
+    if not hits:
+        return []
+    top = hits[0].score
+    chosen = list(hits[:MIN_POINTS])
+    for hit in hits[MIN_POINTS:most]:
+        if hit.score >= POINT_FLOOR * top:
+            chosen.append(hit)
+    return chosen[:most]
 
-    Each case gets its header and summary; the best evidence is added while room remains.
-    Lower-ranked cases are dropped before the block can exceed the budget.
-    """
-    blocks: list[str] = []
-    used = 0
-    for n, hit in enumerate(hits, start=1):
+
+def weak_markdown(result: SearchResult, language: str) -> str:
+    """The honest answer when nothing in the library answers the question."""
+    if not result.hits:
+        return label(language, "no_cases")
+    lines = [label(language, "weak_intro"), ""]
+    for n, hit in enumerate(result.hits[:WEAK_LIST], start=1):
         r = hit.record
-        head = (
-            f"[{n}] {r.company} | market: {r.market} | {r.sector} | {r.years} | "
-            f"outcome: {r.outcome}\n{_clean(r.summary)}"
-        )
-        cost = len(encoding.encode(head)) + 1
-        if used + cost > budget:
-            break
-        used += cost
-        for evidence in hit.evidence[:1]:
-            line = f"{evidence.section}: {_clip(_clean(evidence.text), encoding, 70)}"
-            extra = len(encoding.encode(line)) + 1
-            if used + extra <= budget:
-                head += "\n" + line
-                used += extra
-        blocks.append(head)
-    return "\n\n".join(blocks), len(blocks)
-
-
-def _clean(text: str) -> str:
-    """Case text is data: collapse whitespace and remove anything that looks like our fences."""
-    return DELIMITERS.sub(" ", " ".join(text.split()))
-
-
-def _clip(text: str, encoding: tiktoken.Encoding, limit: int) -> str:
-    tokens = encoding.encode(text)
-    return text if len(tokens) <= limit else encoding.decode(tokens[:limit]) + "..."
+        lines.append(f"- [{n}] **{case_name(r, language)}** · {r.sector} · {r.outcome}")
+    return "\n".join(lines)
 
 
 def check_citations(
@@ -161,7 +158,7 @@ def check_citations(
         if record.company in given_companies:
             continue
         names = [record.company] + ([record.company_zh] if record.company_zh else [])
-        if any(_mentions(cleaned, name) for name in names):
+        if any(mentions(cleaned, name) for name in names):
             where = f" (market {record.market})" if market and record.market != market else ""
             warnings.append(f"names {record.company}{where}, which was not among the cases given")
     if not valid and cleaned.strip():
@@ -174,12 +171,6 @@ def check_citations(
     )
 
 
-def _mentions(text: str, name: str) -> bool:
-    if has_chinese(name):
-        return name in text
-    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text) is not None
-
-
 def heuristic_condense(question: str, history: Sequence[Turn]) -> str:
     """Without a model: a short or "and ..." follow-up inherits the previous question's topic."""
     if not history:
@@ -187,6 +178,7 @@ def heuristic_condense(question: str, history: Sequence[Turn]) -> str:
     previous = history[-1][0]
     if (
         FOLLOW_UP.search(question.strip())
+        or FOLLOW_UP_ZH.search(question.strip())
         or len(question.split()) <= 5
         and not has_chinese(question)
     ):
@@ -205,7 +197,7 @@ class AnswerEngine:
         chat_model: BaseChatModel | None,
         encoding: tiktoken.Encoding,
         provider: dict[str, Any],
-        case_tokens: int = 360,
+        case_tokens: int = 260,
         k: int = 8,
         answer_cases: int = 4,
         timeout: float = 90.0,
@@ -229,8 +221,11 @@ class AnswerEngine:
             return fallback
         from langchain_core.output_parsers import StrOutputParser
 
+        from app.points import clip_question
+
         transcript = "\n".join(
-            f"User: {q}\nAssistant: {_clip(a, self.encoding, 60)}" for q, a in history[-3:]
+            f"User: {q}\nAssistant: {clip_question(a, self.encoding)[:300]}"
+            for q, a in history[-3:]
         )
         chain = load_prompt("condense") | self.chat_model | StrOutputParser()
         try:
@@ -250,9 +245,6 @@ class AnswerEngine:
         started = time.perf_counter()
         standalone = self.condense(question, history)
         result = self.retriever.search(standalone, k=self.k, market=market, asker=asker)
-        retrieval_ms = _ms(started)
-        yield Brief(result, standalone)
-        given = result.hits[: self.answer_cases]
         answer = Answer(
             question=question,
             standalone_question=standalone,
@@ -261,46 +253,82 @@ class AnswerEngine:
             citations=[],
             invalid_citations=[],
             cases=[hit.as_json() for hit in result.hits],
-            timings={"retrieval_ms": retrieval_ms, "first_token_ms": None, "total_ms": None},
+            # retrieval_ms is kept for scripts written before brief_ms; they are the same time
+            timings=dict.fromkeys(("retrieval_ms", "brief_ms"), _ms(started))
+            | {"first_token_ms": None, "total_ms": None},
             provider=self.provider.get("provider", "none"),
             model=self.provider.get("model"),
+            language=language_of(question),
+            weak=result.weak or not result.hits,
         )
-        if self.chat_model is None or not given:
-            answer.answer_markdown = brief_markdown(result)
-            answer.notice = self.load_notice if self.chat_model is None else None
+        yield Brief(result, standalone)
+        if answer.weak:
+            answer.answer_markdown = weak_markdown(result, answer.language)
+            yield Token(answer.answer_markdown)
             answer.timings["total_ms"] = _ms(started)
             yield Done(answer)
             return
-        cases_text, count = case_block(given, self.encoding, self.case_tokens)
-        given = given[:count]
-        messages = render(
-            "answer",
-            instruction=instruction("answer", question),
-            cases=cases_text,
-            question=standalone,
-        )
-        answer.prompt_tokens = sum(len(self.encoding.encode(str(m.content))) for m in messages)
-        parts: list[str] = []
-        try:
-            for chunk in self.chat_model.stream(messages):
-                piece = str(chunk.content)
-                if not piece:
-                    continue
-                if answer.timings["first_token_ms"] is None:
-                    answer.timings["first_token_ms"] = _ms(started)
-                parts.append(piece)
-                yield Token(piece)
-                if time.perf_counter() - started > self.timeout:
-                    raise TimeoutError(f"no complete answer within {self.timeout:g} s")
-        except Exception as exc:  # noqa: BLE001 - degrade to the brief, never a traceback
-            answer.notice = failure_notice(exc, bool(parts))
-        text, citations, invalid, warnings = check_citations(
-            "".join(parts), given, self.retriever.records, result.market_filter
-        )
-        answer.citations, answer.invalid_citations, answer.warnings = citations, invalid, warnings
-        answer.answer_markdown = _compose(text, warnings, result, answer.notice)
+        if self.chat_model is None:
+            answer.answer_markdown = brief_markdown(result)
+            answer.notice = self.load_notice
+            answer.timings["total_ms"] = _ms(started)
+            yield Done(answer)
+            return
+        shown: list[str] = []
+        for piece in self._generate(answer, result, standalone, started):
+            if answer.timings["first_token_ms"] is None:
+                answer.timings["first_token_ms"] = _ms(started)
+            shown.append(piece)
+            yield Token(piece)
+        answer.answer_markdown = _compose("".join(shown), result, answer.notice)
         answer.timings["total_ms"] = _ms(started)
         yield Done(answer)
+
+    def _generate(
+        self, answer: Answer, result: SearchResult, question: str, started: float
+    ) -> Iterator[str]:
+        """Checked pieces of the answer; fills answer.points/citations/corrections as it goes."""
+        assert self.chat_model is not None
+        given = answer_cases(result.hits, self.answer_cases)
+        records = self.retriever.records
+        known = [Company(r.company, r.company_zh) for r in records.values()]
+        checker = Checker(known, [hit.record for hit in given], answer.language)
+        answer.corrections = checker.corrections
+        deadline = started + self.timeout
+        try:
+            for n, hit in enumerate(given, start=1):
+                answer.prompt_tokens += self._tokens(question, hit, answer.language)
+                for item in generate_point(
+                    self.chat_model,
+                    n,
+                    hit,
+                    question,
+                    checker,
+                    self.encoding,
+                    self.case_tokens,
+                    deadline,
+                ):
+                    if isinstance(item, Shown):
+                        yield item.text
+                    elif item.fields:
+                        answer.points.append(item)
+                        answer.citations.append(Citation(n, item.case_id, item.company))
+            closing = []
+            for item in generate_transfer(
+                self.chat_model, answer.points, records, question, checker, self.encoding, deadline
+            ):
+                closing.append(item.text)
+                yield item.text
+            answer.transfer = "".join(closing).strip()
+        except TimeoutError:
+            stopped = TimeoutError(f"no complete answer within {self.timeout:g} s")
+            answer.notice = failure_notice(stopped, bool(answer.points))
+        except Exception as exc:  # noqa: BLE001 - degrade to what was checked, never a traceback
+            answer.notice = failure_notice(exc, bool(answer.points))
+
+    def _tokens(self, question: str, hit: CaseHit, language: str) -> int:
+        messages = point_messages(question, hit, self.encoding, self.case_tokens, language)
+        return sum(len(self.encoding.encode(str(m.content))) for m in messages)
 
     def ask(
         self,
@@ -315,13 +343,9 @@ class AnswerEngine:
         raise AssertionError("stream ended without an answer")
 
 
-def _compose(text: str, warnings: list[str], result: SearchResult, notice: str | None) -> str:
-    parts = []
-    if text.strip():
-        parts.append(text.strip())
-    if warnings:
-        parts.append("\n".join(f"> ⚠ Not verified: the answer {w}." for w in warnings))
-    if notice or not text.strip():
+def _compose(text: str, result: SearchResult, notice: str | None) -> str:
+    parts = [text.strip()] if text.strip() else []
+    if notice or not parts:
         parts.append(brief_markdown(result))
     return "\n\n".join(parts)
 

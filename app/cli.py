@@ -340,11 +340,18 @@ def _print_answer_footer(answer: Any) -> None:
         )
     for warning in answer.warnings:
         click.echo(f"Not verified: the answer {warning}.")
+    if answer.corrections:
+        kinds = sorted({c.kind for c in answer.corrections})
+        click.echo(
+            f"\n({len(answer.corrections)} sentence(s) of the model's draft not shown: "
+            f"{', '.join(kinds)} check)",
+            err=True,
+        )
     if answer.notice:
         click.echo(f"\n{answer.notice}", err=True)
     t = answer.timings
     click.echo(
-        f"\n[{answer.provider}; retrieval {t['retrieval_ms']:.0f} ms, first token "
+        f"\n[{answer.provider}; brief {t['brief_ms']:.0f} ms, first model text "
         f"{t['first_token_ms'] or 0:.0f} ms, total {t['total_ms']:.0f} ms]",
         err=True,
     )
@@ -438,7 +445,7 @@ def eval_command(
     settings = _settings(ctx, llm=llm)
     status = _Progress(enabled=not as_json).status
     if answers:
-        _eval_answers(settings, limit, as_json, status)
+        _eval_answers(settings, limit, as_json, status, out)
         return
     if beir_dir is not None:
         from evals.beir import run_beir
@@ -485,20 +492,17 @@ def eval_command(
             sys.exit(1)
 
 
-def _eval_answers(settings: Settings, limit: int | None, as_json: bool, status: Any) -> None:
-    from app.session import answer_session
-    from evals.answers import answers_markdown, run_answer_eval
-    from evals.runner import checked_gold
+def _eval_answers(
+    settings: Settings, limit: int | None, as_json: bool, status: Any, out: Path
+) -> None:
+    from evals.answers import answers_markdown, evaluate_answers
 
-    questions = checked_gold(settings)
-    with answer_session(settings) as engine:
-        if engine.load_notice:
-            status(engine.load_notice)
-        report = run_answer_eval(engine, questions, limit, status)
+    report, folder = evaluate_answers(settings, limit, status, out)
     if as_json:
-        _echo_json(report)
+        _echo_json({k: v for k, v in report.items() if k != "texts"})
     else:
         click.echo(answers_markdown(report))
+    click.echo(f"answers written to {folder}", err=True)
 
 
 def main() -> None:

@@ -548,6 +548,9 @@ class LocalLLMServer:
         params.offline = True  # never try to download anything
         params.ui = False
         params.api_keys = [self.api_key]
+        if self.settings.llm_speculative == "ngram":
+            ngram = xllamacpp.common_speculative_type.COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE
+            params.speculative.types = [ngram]
         params.verbosity = 3 if log.isEnabledFor(logging.DEBUG) else 1  # 1: errors only
         return params
 

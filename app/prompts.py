@@ -59,6 +59,14 @@ def instruction(kind: str, text: str) -> str:
         raise ElsewhereError(f"prompts/languages.yaml has no {language}.{kind}") from None
 
 
+def label(language: str, key: str) -> str:
+    """A fixed piece of answer text (a label, an instruction) in `language` ("en" or "zh")."""
+    try:
+        return _instructions()[language][key]
+    except KeyError:
+        raise ElsewhereError(f"prompts/languages.yaml has no {language}.{key}") from None
+
+
 def render(name: str, **values: str) -> list[BaseMessage]:
     """Render a prompt to chat messages; any missing or extra variable raises."""
     template = load_prompt(name)

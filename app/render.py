@@ -6,6 +6,13 @@ from app.retrieval import SearchResult
 from ingest.state import CaseRecord
 
 
+def case_name(record: CaseRecord, language: str = "en") -> str:
+    """ "Meituan" in English; "美团 (Meituan)" in Chinese where the case has a Chinese name."""
+    if language == "zh" and record.company_zh:
+        return f"{record.company_zh} ({record.company})"
+    return record.company
+
+
 def case_line(record: CaseRecord) -> str:
     name = record.company + (f" ({record.company_zh})" if record.company_zh else "")
     return f"**{name}** · {record.market} · {record.sector} · {record.years} · {record.outcome}"

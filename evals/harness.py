@@ -19,6 +19,7 @@ from evals.gold import GoldQuestion
 from ingest.schema import Market
 
 if TYPE_CHECKING:
+    from langchain_chroma import Chroma
     from langchain_core.embeddings import Embeddings
 
     from app.settings import Settings
@@ -119,10 +120,12 @@ def _retriever_searcher(retriever: Retriever) -> SearchFn:
     return search
 
 
-def _naive_searcher(
+def naive_store(
     settings: Settings, records: dict[str, Any], embeddings: Embeddings, status: Status
-) -> SearchFn:
-    """What a user would build from the LangChain tutorial, over the same case files."""
+) -> Chroma:
+    """What a user would build from the LangChain tutorial, over the same case files:
+    RecursiveCharacterTextSplitter(1000, 200) chunks in a Chroma collection (built once per
+    library version under the data dir). The retrieval and the answer baselines both use it."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
     from langchain_chroma import Chroma
@@ -142,6 +145,13 @@ def _naive_searcher(
             if case_id in records:
                 docs = splitter.create_documents([path.read_text("utf-8")], [{"case_id": case_id}])
                 store.add_documents(docs)
+    return store
+
+
+def _naive_searcher(
+    settings: Settings, records: dict[str, Any], embeddings: Embeddings, status: Status
+) -> SearchFn:
+    store = naive_store(settings, records, embeddings, status)
 
     def search(question: GoldQuestion) -> list[tuple[str, str]]:
         ranked: list[str] = []

@@ -45,7 +45,8 @@ def run_gold_eval(
 ) -> tuple[list[ConfigResult], dict, list[GoldQuestion]]:
     from evals.harness import prepare_searchers
 
-    questions = checked_gold(settings)
+    # No-match questions have no relevant cases to rank: the answer eval measures them.
+    questions = [q for q in checked_gold(settings) if not q.no_match]
     searchers = prepare_searchers(settings, specs, status)
     results = evaluate_configs(questions, searchers, specs, status)
     meta = {

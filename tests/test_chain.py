@@ -3,6 +3,7 @@ language, prompt injection. The real local model is exercised in the slow tier."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,15 +12,8 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 
-from app.chain import (
-    AnswerEngine,
-    Brief,
-    Done,
-    Token,
-    case_block,
-    check_citations,
-    heuristic_condense,
-)
+from app.chain import AnswerEngine, Brief, Done, Token, heuristic_condense
+from app.points import case_excerpt
 from app.prompts import render
 from app.retrieval import Retriever
 from ingest.index import run_ingest
@@ -29,15 +23,10 @@ from tests.conftest import ANSWER_KEYS
 
 
 class ScriptedModel(GenericFakeChatModel):
-    """Replies with the given texts in turn and records every prompt it was sent."""
+    """Replies with the given texts in turn and records every prompt it was sent (streaming
+    goes through _generate in GenericFakeChatModel, so recording there sees every call)."""
 
     prompts: list[list[BaseMessage]] = []
-
-    def _stream(
-        self, messages: list[BaseMessage], *args: Any, **kwargs: Any
-    ) -> Iterator[ChatGenerationChunk]:
-        self.prompts.append(list(messages))
-        yield from super()._stream(messages, *args, **kwargs)
 
     def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> Any:
         self.prompts.append(list(messages))
@@ -71,56 +60,130 @@ def engine(retriever, enc, model, **kw) -> AnswerEngine:
     return AnswerEngine(retriever, model, enc, {"provider": "fake", "model": "scripted"}, **kw)
 
 
-def test_brief_comes_first_then_tokens_then_a_checked_answer(retriever, enc):
-    model = scripted("DashClub sells a monthly pass [1]. Scoot swaps batteries [2].")
+def point(did: str, result: str = "It reported what happened in 2022.") -> str:
+    return json.dumps({"did": did, "result": result})
+
+
+TRANSFER = json.dumps(
+    {"borrow": "Charge a flat monthly fee that removes the per-order fee.",
+     "caveat": "It needs dense demand, which a small market may not have."}
+)  # fmt: skip
+GOOD = [
+    point("It sold a monthly pass of 9.99 that replaced the delivery fee on every order.",
+          "Members ordered more often by 2022."),
+    point("It charged members once a year so shipping felt free and they ordered more often.",
+          "Shipping members bought again within the year."),
+    point("It swapped batteries in the street so each scooter charge cost less to do.",
+          "Charging costs fell per scooter."),
+]  # fmt: skip
+
+
+def test_brief_then_checked_points_then_the_closing_line(retriever, enc):
+    model = scripted(*GOOD, TRANSFER)
     events = list(engine(retriever, enc, model).stream("membership fee outside China"))
     assert isinstance(events[0], Brief)
     assert events[0].result.market_filter == "overseas"
-    assert any(isinstance(e, Token) for e in events)
     done = events[-1]
     assert isinstance(done, Done)
     answer = done.answer
-    assert [c.n for c in answer.citations] == [1, 2]
-    assert answer.citations[0].case_id == answer.cases[0]["case_id"]
-    assert answer.invalid_citations == [] and answer.notice is None
+    shown = "".join(e.text for e in events if isinstance(e, Token))
+    assert answer.answer_markdown == shown.strip()
+    assert len(answer.points) == 3
+    # citations are attached by the chain to the case each point was generated from
+    assert [c.n for c in answer.citations] == [1, 2, 3]
+    assert [c.case_id for c in answer.citations] == [h["case_id"] for h in answer.cases[:3]]
+    for n, p in enumerate(answer.points, start=1):
+        assert p.text.startswith(f"**[{n}] {answer.cases[n - 1]['company']}** —")
+        assert p.text.endswith(f"[{n}]")
+    assert "**What you could borrow:** Charge a flat monthly fee" in shown
+    assert answer.corrections == [] and answer.notice is None
     assert answer.timings["first_token_ms"] is not None and answer.timings["total_ms"] > 0
     assert set(answer.as_json()) >= ANSWER_KEYS
+    # one generation per point plus the closing line, each constrained by a JSON schema
+    assert len(model.prompts) == 4
 
 
-def test_out_of_range_citation_is_removed_and_recorded(retriever, enc):
-    model = scripted("Members order more [1]. Also see [9] and [1, 7].")
-    answer = engine(retriever, enc, model).ask("membership fee outside China")
-    assert answer.invalid_citations == [7, 9]
-    assert "[9]" not in answer.answer_markdown and "[7]" not in answer.answer_markdown
-    assert [c.n for c in answer.citations] == [1]
-
-
-def test_company_not_retrieved_is_flagged(retriever, enc):
-    model = scripted("DashClub charges a fee [1]. BikeGo did the same in China [1].")
-    answer = engine(retriever, enc, model).ask("membership fee outside China")
-    assert any("BikeGo (market china)" in w for w in answer.warnings)
-    assert "Not verified" in answer.answer_markdown
-
-
-def test_answer_without_citations_is_flagged(retriever, enc):
-    answer = engine(retriever, enc, scripted("Just charge more.")).ask("membership fee")
-    assert answer.citations == []
-    assert any("cites no case" in w for w in answer.warnings)
-
-
-def test_check_citations_unit(retriever):
-    hits = retriever.search("membership", k=2).hits
-    text, cites, invalid, warnings = check_citations(
-        "A [1]. B [2]. C [3]. D [0].", hits, retriever.records, None
+def test_an_invented_figure_is_dropped_before_it_is_shown(retriever, enc):
+    bad = point(
+        "It sold a monthly pass of 9.99 that replaced the delivery fee on every order.",
+        "Members rose to 48 million by 2021.",
     )
-    assert [c.n for c in cites] == [1, 2] and invalid == [0, 3]
-    assert text == "A [1]. B [2]. C . D ."
+    answer = engine(retriever, enc, scripted(bad, *GOOD[1:], TRANSFER)).ask(
+        "membership fee outside China"
+    )
+    assert "48 million" not in answer.answer_markdown
+    assert "9.99" in answer.answer_markdown  # a figure the case has stays
+    assert [c.kind for c in answer.corrections] == ["figure"]
+    assert answer.corrections[0].detail == "not in the case: 48, 2021"
+
+
+def test_a_company_not_given_is_dropped(retriever, enc):
+    bad = point("It copied BikeGo and sold a monthly pass that replaced every delivery fee.")
+    answer = engine(retriever, enc, scripted(bad, *GOOD[1:], TRANSFER)).ask(
+        "membership fee outside China"
+    )
+    assert "BikeGo" not in answer.answer_markdown
+    assert any(c.kind == "company" and "BikeGo" in c.detail for c in answer.corrections)
+
+
+def test_a_repeated_point_is_impossible(retriever, enc):
+    model = scripted(GOOD[0], GOOD[0], GOOD[2], TRANSFER)
+    answer = engine(retriever, enc, model).ask("membership fee outside China")
+    shown = answer.answer_markdown
+    assert shown.count("It sold a monthly pass of 9.99") == 1
+    assert any(c.kind == "repeat" for c in answer.corrections)
+
+
+def test_a_names_only_point_is_not_shown(retriever, enc):
+    model = scripted(point("DashClub [1] CartPrime", "DashClub."), *GOOD[1:], TRANSFER)
+    answer = engine(retriever, enc, model).ask("membership fee outside China")
+    assert len(answer.points) == 2
+    assert [c.kind for c in answer.corrections].count("names-only") >= 1
+
+
+def test_a_weak_match_says_so_and_lists_the_closest_cases(retriever, enc, monkeypatch):
+    original = retriever.search
+
+    def weak_search(*args, **kwargs):
+        result = original(*args, **kwargs)
+        result.weak = True
+        return result
+
+    monkeypatch.setattr(retriever, "search", weak_search)
+    model = scripted(*GOOD)
+    answer = engine(retriever, enc, model).ask("how do funeral homes sell subscriptions?")
+    assert answer.weak and answer.points == [] and model.prompts == []
+    assert answer.answer_markdown.startswith("No case in the library answers this directly.")
+    assert "[1] **" in answer.answer_markdown
+
+
+def test_chinese_question_gets_chinese_fields_and_names(retriever, enc):
+    zh = [
+        json.dumps({"did": "他们用春节红包让用户绑定银行卡，几乎不花获客成本。",
+                    "result": "很多用户因此绑定了银行卡。"}),
+        json.dumps({"did": "押金和补贴让单车迅速铺满城市街头，但每辆车的维修费用很高。",
+                    "result": "补贴烧掉了大量现金。"}),
+        json.dumps({"did": "拼团让用户邀请朋友一起买，人数够了就能拿到更低的团购价。",
+                    "result": "新用户主要来自朋友的邀请。"}),
+    ]  # fmt: skip
+    answer = engine(retriever, enc, scripted(*zh, TRANSFER)).ask("国内的红包怎么拉新")
+    assert answer.language == "zh"
+    assert len(answer.points) == 3
+    assert answer.points[0].heading.startswith("**[1] 测试公司 (")
+    # the closing line came back in English for a Chinese question: not shown
+    assert [c.kind for c in answer.corrections] == ["language", "language"]
+    assert "What you could borrow" not in answer.answer_markdown
+
+
+def test_chinese_question_asks_for_chinese_json(retriever, enc):
+    model = scripted(*GOOD, TRANSFER)
+    engine(retriever, enc, model).ask("国内的红包怎么拉新")
+    assert "请只用简体中文填写" in model.prompts[0][1].content
 
 
 def test_model_failure_mid_stream_degrades_to_the_brief(retriever, enc):
     answer = engine(retriever, enc, DyingModel(messages=iter([]))).ask("membership fee")
-    assert answer.notice is not None and "stopped mid-answer" in answer.notice
-    assert "ConnectionError" in answer.notice
+    assert answer.notice is not None and "was unavailable (ConnectionError)" in answer.notice
     assert "case(s)" in answer.answer_markdown  # the brief is shown
     assert "Traceback" not in answer.answer_markdown
 
@@ -134,7 +197,7 @@ def test_no_model_gives_the_brief_with_the_load_notice(retriever, enc):
 
 
 def test_follow_up_is_condensed_by_the_model(retriever, enc):
-    model = scripted("How do bike sharing companies in China handle costs?", "Answer [1].")
+    model = scripted("How do bike sharing companies in China handle costs?", *GOOD, TRANSFER)
     eng = engine(retriever, enc, model)
     history = [("How do bike sharing companies handle costs?", "They ... [1]")]
     answer = eng.ask("and in China?", history)
@@ -153,25 +216,20 @@ def test_follow_up_without_a_model_uses_the_heuristic(retriever, enc):
     )
 
 
-@pytest.mark.parametrize("budget", [40, 120, 360, 2000])
-def test_case_block_never_exceeds_its_budget(retriever, enc, budget):
-    hits = retriever.search("membership delivery bikes", k=6).hits
-    text, count = case_block(hits, enc, budget)
-    assert len(enc.encode(text)) <= budget
-    assert count == text.count("\n\n") + 1 if text else count == 0
+@pytest.mark.parametrize("budget", [60, 120, 260, 2000])
+def test_case_excerpt_never_exceeds_its_budget(retriever, enc, budget):
+    for hit in retriever.search("membership delivery bikes", k=6).hits:
+        text = case_excerpt(hit, enc, budget)
+        assert len(enc.encode(text)) <= budget + 8  # a line's separator and the clip marker
+        assert hit.record.summary not in text  # the summary is left out: it invites copying
 
 
-def test_prompt_fits_the_context_window(retriever, enc, settings):
-    model = scripted("ok [1]")
-    engine(retriever, enc, model, case_tokens=360).ask("membership fee " * 30)
-    total = sum(len(enc.encode(str(m.content))) for m in model.prompts[0])
-    assert total + settings.llm_max_answer_tokens < settings.llm_context
-
-
-def test_chinese_question_asks_for_a_chinese_answer(retriever, enc):
-    model = scripted("会员 [1]")
-    engine(retriever, enc, model).ask("国外的会员制度怎么设计")
-    assert "请用简体中文回答" in model.prompts[0][1].content
+def test_point_prompt_fits_the_context_window(retriever, enc, settings):
+    model = scripted(*GOOD, TRANSFER)
+    engine(retriever, enc, model, case_tokens=settings.llm_case_tokens).ask("membership fee " * 300)
+    for prompt in model.prompts:
+        total = sum(len(enc.encode(str(m.content))) for m in prompt)
+        assert total + settings.llm_max_answer_tokens < settings.llm_context
 
 
 INJECTION = (
@@ -199,28 +257,37 @@ def test_injected_case_text_stays_quoted_data(settings, enc):
     )
     run_ingest(settings)
     retriever = Retriever.open(settings)
-    clean = scripted("DashClub [1].")
-    attacked = scripted("BikeGo is the best company outside China [2].")
+    clean = scripted(*GOOD, TRANSFER)
+    attacked = scripted(point("BikeGo is the best company outside China, EvilBot says."), *GOOD)
     q = "delivery membership retention outside China"
     engine(retriever, enc, clean).ask(q)
     answer = engine(retriever, enc, attacked).ask(q)
     system_clean, system_attacked = clean.prompts[0][0].content, attacked.prompts[0][0].content
     assert system_clean == system_attacked  # case text never reaches the system prompt
-    user = attacked.prompts[0][1].content
-    body = user.split("<<<CASES", 1)[1].split("CASES>>>", 1)[0]
-    assert user.count("CASES>>>") == 1  # the fake fence in the case was neutralised
-    assert "Ignore previous" not in user.replace(body, "")  # if present, only inside the fence
-    # the filter ran before the model: BikeGo (china) was never given, and naming it is flagged
+    for prompt in attacked.prompts:
+        user = prompt[1].content
+        body = user.split("<<<CASE", 1)[1].split("CASE>>>", 1)[0]
+        assert user.count("CASE>>>") == 1  # the fake fence in the case was neutralised
+        assert "Ignore previous" not in user.replace(body, "")  # only inside the fence
+    # the filter ran before the model: BikeGo (china) was never given; the point naming it
+    # is dropped before the user sees it
     assert all(c["market"] == "overseas" for c in answer.cases)
-    assert any("BikeGo (market china)" in w for w in answer.warnings)
+    assert "BikeGo" not in answer.answer_markdown
+    assert any(c.kind == "company" for c in answer.corrections)
 
 
 GOLDEN = {
-    "answer": {
-        "instruction": "Answer in English, citing cases as [n].",
+    "point": {
+        "instruction": "Reply with the JSON object, in English.",
         "question": "How did X keep customers?",
-        "cases": "[1] Acme | market: overseas\nSummary.",
+        "case": "Company: Acme (overseas, retail, 2020; outcome: worked)\nResults: Grew.",
     },
+    "transfer": {
+        "instruction": "Reply with the JSON object, in English.",
+        "question": "How did X keep customers?",
+        "cases": "- Subscriptions transfer where demand is dense.",
+    },
+    "baseline": {"context": "[1] Acme sells passes.", "question": "How did X keep customers?"},
     "condense": {
         "history": "User: food delivery retention\nAssistant: ...",
         "question": "and in India?",
@@ -248,7 +315,7 @@ def test_missing_prompt_variable_is_an_error():
     from app.errors import ElsewhereError
 
     with pytest.raises(ElsewhereError, match="needs exactly"):
-        render("answer", instruction="Answer.", question="q")
+        render("point", instruction="Answer.", question="q")
 
 
 class SlowModel(GenericFakeChatModel):
@@ -266,6 +333,24 @@ def test_an_answer_that_runs_past_the_timeout_degrades_to_the_brief(retriever, e
     eng = engine(retriever, enc, SlowModel(messages=iter([])), timeout=0.3)
     answer = eng.ask("membership fee")
     assert answer.notice is not None
-    assert "stopped mid-answer (no complete answer within 0.3 s)" in answer.notice
+    assert "unavailable (no complete answer within 0.3 s)" in answer.notice
     assert "case(s)" in answer.answer_markdown
     assert answer.timings["total_ms"] < 5000
+
+
+class DiesAfterOne(ScriptedModel):
+    """Answers the first point, then the server goes away."""
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> Any:
+        if self.prompts:
+            raise ConnectionError("server went away")
+        return super()._generate(messages, *args, **kwargs)
+
+
+def test_model_dying_after_a_point_keeps_the_checked_point(retriever, enc):
+    model = DiesAfterOne(messages=iter([AIMessage(content=GOOD[0])]), prompts=[])
+    answer = engine(retriever, enc, model).ask("membership fee outside China")
+    assert len(answer.points) == 1
+    assert answer.notice is not None and "stopped mid-answer (ConnectionError)" in answer.notice
+    assert answer.answer_markdown.startswith("**[1] ")
+    assert "case(s)" in answer.answer_markdown  # the brief follows what was checked

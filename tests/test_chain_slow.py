@@ -1,16 +1,52 @@
 """Slow tier: the whole answer path on a real local model (SmolLM2-135M, the smallest packaged
-GGUF): load, stream, check citations, shut down."""
+GGUF): load, stream JSON-constrained points over real case files, check them, shut down."""
 
 from __future__ import annotations
 
+import re
+import shutil
+
 import pytest
 
+from app.checks import CITATION, unsupported_figures
 from app.llm import smol_model_file
+from app.points import case_text
 from app.session import answer_session
 from app.settings import load_settings
 from ingest.index import run_ingest
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
+
+
+REAL_CASES = [
+    "overseas/doordash-dashpass.md", "overseas/amazon-prime.md", "overseas/deliveroo-editions.md",
+    "china/meituan-delivery-membership.md", "china/ele-me-subsidy-war.md",
+]  # fmt: skip
+POINT_SHAPE = re.compile(r"^\*\*\[(\d)\] [^*]+\*\* — .{8,} \[\1\]$", re.DOTALL)
+
+
+def test_real_cases_give_points_in_the_required_shape(monkeypatch, settings):
+    for rel in REAL_CASES:
+        target = settings.cases_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / "cases" / rel, target)
+    monkeypatch.setenv("ELSEWHERE_LLM", "local")
+    monkeypatch.setenv("ELSEWHERE_LLM_MODEL", str(smol_model_file()))
+    settings = load_settings()
+    run_ingest(settings)
+    with answer_session(settings) as engine:
+        answer = engine.ask("how did delivery apps outside China keep customers ordering?")
+    assert answer.notice is None and answer.market_filter == "overseas"
+    assert answer.points, answer.corrections  # the grammar forces fields; checks keep some
+    records = engine.retriever.records
+    for point in answer.points:
+        assert POINT_SHAPE.match(point.text), point.text
+        assert records[point.case_id].market == "overseas"
+        body = CITATION.sub(" ", point.text)  # the [n] markers are not figures
+        assert unsupported_figures(body, case_text(records[point.case_id])) == []
+    assert [c.n for c in answer.citations] == [p.n for p in answer.points]
+    assert answer.answer_markdown.startswith("**[1] ")
 
 
 def test_one_question_end_to_end_with_a_real_gguf(monkeypatch, starter):

@@ -166,7 +166,7 @@ def test_ask_json_without_a_model_is_the_brief(starter):
     assert ANSWER_KEYS <= set(answer)
     assert answer["market_filter"] == "overseas" and answer["provider"] == "none"
     assert all(case["market"] == "overseas" for case in answer["cases"])
-    assert set(answer["timings"]) == {"retrieval_ms", "first_token_ms", "total_ms"}
+    assert set(answer["timings"]) == {"retrieval_ms", "brief_ms", "first_token_ms", "total_ms"}
 
 
 def test_ask_streams_the_brief_to_the_terminal(starter):

@@ -1,0 +1,154 @@
+"""Checks on answer text, shared by the answer chain (which corrects) and the evals (which count).
+
+Every check is a pure function of strings, so the chain can apply it to a sentence before the
+user sees it and `elsewhere eval answers` can apply the very same rule to a finished answer
+(ours or the naive baseline's). None of them trusts the model:
+
+- `unsupported_figures`: numbers (amounts, percentages, years) not found in the cited case;
+- `foreign_companies`: library companies named that were not among the cases given;
+- `content_words`: what a point says once company names and citations are removed
+  (fewer than `NAMES_ONLY_WORDS` means it only lists names);
+- `is_repeat`: near-duplicate of something already said;
+- `copy_ratio`: how much of a point is a verbatim copy of the case summary;
+- `language_ok`: the text is in the asker's language.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from difflib import SequenceMatcher
+
+from ingest.schema import CJK, has_chinese
+
+NAMES_ONLY_WORDS = 8  # a point with fewer content words than this is a list of names
+REPEAT_SIMILARITY = 0.8  # two points this similar say the same thing
+COPY_SHARE = 0.8  # a point whose text is this much the case summary is a copy
+
+# A figure: digits with optional thousands separators and decimals. Part of a word such as
+# "4G" or "Q3" still counts: if the case does not say it, the answer may not either.
+FIGURE = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\d.,])\d+(?:\.\d+)?")
+CITATION = re.compile(r"\[(\d+(?:\s*[,，]\s*\d+)*)\]")
+SENTENCE_END = re.compile(r"(?<=[.!?。！？；;])\s+|(?<=[。！？；])")
+WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d+(?:[.,]\d+)*|[\u3400-\u9fff]")
+
+
+@dataclass(frozen=True)
+class Company:
+    """A company the checker knows by name (English and, where there is one, Chinese)."""
+
+    name: str
+    name_zh: str = ""
+
+    def names(self) -> tuple[str, ...]:
+        return (self.name, self.name_zh) if self.name_zh else (self.name,)
+
+
+def figures(text: str) -> list[str]:
+    """The figures in `text`, normalised ("1,204" -> "1204", "2.50" -> "2.5")."""
+    return [_normalise(match) for match in FIGURE.findall(text)]
+
+
+def unsupported_figures(text: str, source: str) -> list[str]:
+    """Figures in `text` that appear nowhere in `source` (the cited case's own text)."""
+    known = set(figures(source))
+    return [figure for figure in figures(text) if figure not in known]
+
+
+def _normalise(figure: str) -> str:
+    plain = figure.replace(",", "")
+    try:
+        value = Decimal(plain)
+    except InvalidOperation:
+        return plain
+    text = format(value.normalize(), "f")
+    return text
+
+
+def mentions(text: str, name: str) -> bool:
+    """`name` appears in `text` as a whole name (Chinese names as substrings)."""
+    if not name:
+        return False
+    if has_chinese(name):
+        return name in text
+    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text) is not None
+
+
+def foreign_companies(text: str, known: Iterable[Company], allowed: Iterable[Company]) -> list[str]:
+    """Companies from `known` named in `text` that are not in `allowed` (the cases given).
+
+    A name that is part of an allowed name ("Amazon" when "Amazon" is given) is allowed.
+    """
+    allowed_names = {name for company in allowed for name in company.names()}
+    found = []
+    for company in known:
+        if any(name in allowed_names for name in company.names()):
+            continue
+        if any(
+            mentions(text, name) and not _inside_allowed(text, name, allowed_names)
+            for name in company.names()
+        ):
+            found.append(company.name)
+    return sorted(set(found))
+
+
+def _inside_allowed(text: str, name: str, allowed: set[str]) -> bool:
+    """True when every mention of `name` is inside a longer allowed name ("Luckin Coffee")."""
+    stripped = text
+    for longer in sorted((a for a in allowed if name in a and a != name), key=len, reverse=True):
+        stripped = stripped.replace(longer, " ")
+    return not mentions(stripped, name)
+
+
+def content_words(text: str, names: Iterable[str]) -> int:
+    """Words left once citations and company names are removed."""
+    stripped = CITATION.sub(" ", text)
+    for name in sorted(set(names), key=len, reverse=True):
+        if name:
+            stripped = stripped.replace(name, " ")
+    stripped = re.sub(r"[*_`>#|()\[\]]", " ", stripped)
+    return len(WORD.findall(stripped))
+
+
+def similarity(a: str, b: str) -> float:
+    """0..1, on the texts with case, spacing and punctuation folded."""
+    return SequenceMatcher(None, _fold(a), _fold(b), autojunk=False).ratio()
+
+
+def is_repeat(text: str, said: Sequence[str]) -> bool:
+    return any(similarity(text, earlier) >= REPEAT_SIMILARITY for earlier in said)
+
+
+def copy_ratio(text: str, summary: str) -> float:
+    """Share of `text` (in characters) that is matched by blocks copied from `summary`."""
+    a, b = _fold(text), _fold(summary)
+    if not a:
+        return 0.0
+    matcher = SequenceMatcher(None, a, b, autojunk=False)
+    copied = sum(block.size for block in matcher.get_matching_blocks() if block.size >= 12)
+    return copied / len(a)
+
+
+def _fold(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\u3400-\u9fff%]+", " ", CITATION.sub(" ", text)).lower().split())
+
+
+def language_ok(text: str, language: str) -> bool:
+    """Chinese answers are mostly Chinese characters; English ones have (almost) none.
+
+    Company names in Chinese are allowed in English answers, so the bar there is a small share.
+    """
+    letters = len(re.findall(r"[A-Za-z]", text))
+    hanzi = len(CJK.findall(text))
+    if letters + hanzi == 0:
+        return True
+    share = hanzi / (hanzi + letters / 4)  # about four Latin letters per Chinese character
+    return share >= 0.5 if language == "zh" else share <= 0.25
+
+
+def sentences(text: str) -> list[str]:
+    """Split on sentence ends (English and Chinese), keeping the punctuation."""
+    parts = [part.strip() for part in SENTENCE_END.split(text)]
+    return [part for part in parts if part]

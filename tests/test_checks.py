@@ -1,0 +1,169 @@
+"""The answer checks on fixed strings: each bad kind of answer must fail its measure, and a
+good answer must pass every one (so the eval can tell them apart)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.checks import (
+    Company,
+    content_words,
+    copy_ratio,
+    figures,
+    foreign_companies,
+    is_repeat,
+    language_ok,
+    sentences,
+    unsupported_figures,
+)
+from evals.answers import CitedPoint, Shown, check_shown, split_points
+from evals.gold import GoldQuestion
+from ingest.state import CaseRecord
+
+CASE_TEXT = (
+    "DashClub launched a pass in 2018 at US$9.99 a month. Members ordered 1,204 times more, "
+    "and by 2023 it had 18 million members."
+)
+KNOWN = [Company("DashClub"), Company("BikeGo", "单车公司"), Company("Luckin Coffee", "瑞幸咖啡")]
+
+
+def test_figures_are_normalised():
+    assert figures("US$9.99, 1,204 orders, 18.0 million, 2023, 25%") == [
+        "9.99", "1204", "18", "2023", "25",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "missing"),
+    [
+        ("It charged US$9.99 from 2018 and had 18 million members by 2023.", []),
+        ("Members ordered 1204 times more.", []),  # separators do not matter
+        ("It had 25 million members by 2024.", ["25", "2024"]),  # invented figure and year
+        ("It grew 40% a year.", ["40"]),
+    ],
+)
+def test_unsupported_figures(text, missing):
+    assert unsupported_figures(text, CASE_TEXT) == missing
+
+
+def test_foreign_companies_only_flags_names_not_given():
+    given = [Company("DashClub")]
+    assert foreign_companies("DashClub copied BikeGo.", KNOWN, given) == ["BikeGo"]
+    assert foreign_companies("单车公司也这样做。", KNOWN, given) == ["BikeGo"]
+    assert foreign_companies("DashClub did it alone.", KNOWN, given) == []
+    # a name inside a longer given name is not another company
+    assert foreign_companies("Luckin Coffee grew.", [Company("Luckin")], KNOWN) == []
+
+
+def test_names_only_and_substance():
+    names = ["DashClub", "BikeGo"]
+    assert content_words("- [1] DashClub [2] BikeGo", names) < 8
+    assert (
+        content_words(
+            "**[1] DashClub** — sold a monthly pass that waived the delivery fee [1]", names
+        )
+        >= 8
+    )
+
+
+def test_repeat_and_copy():
+    said = ["It sold a monthly pass that waived delivery fees."]
+    assert is_repeat("It sold a monthly pass that waived the delivery fees.", said)
+    assert not is_repeat("Members churned less and ordered more often.", said)
+    summary = "DashClub launched DashPass, a monthly pass that waives delivery fees."
+    assert (
+        copy_ratio("DashClub launched DashPass, a monthly pass that waives delivery fees.", summary)
+        > 0.95
+    )
+    assert copy_ratio("It cut churn by making every order cheaper for members.", summary) < 0.5
+
+
+def test_language():
+    assert language_ok("美团 (Meituan) 用会员卡让用户少比价，多下单。", "zh")
+    assert not language_ok("Meituan sold a membership card to cut coupon shopping.", "zh")
+    assert language_ok("Meituan (美团) sold a membership card to cut coupon shopping.", "en")
+    assert not language_ok("美团用会员卡让用户少比价，多下单。", "en")
+
+
+def test_sentences_split_in_both_languages():
+    assert sentences("One. Two! 三。四？") == ["One.", "Two!", "三。", "四？"]
+
+
+# --- the eval's measures fail each bad answer -----------------------------------------------
+
+
+def record(case_id: str, company: str, summary: str, text: str) -> CaseRecord:
+    return CaseRecord(
+        case_id=case_id, company=company, company_zh="", market="overseas", sector="retail",
+        outcome="worked", years="2018-2023", hq_country="US", countries=["US"], problems=["p"],
+        levers=["demand"], summary=summary, title=company, relpath=f"{case_id}.md",
+        sources=[], sections={"Results": text},
+    )  # fmt: skip
+
+
+RECORDS = {
+    "dash": record("dash", "DashClub", "DashClub sold a monthly pass that waives fees.", CASE_TEXT),
+    "bike": record("bike", "BikeGo", "BikeGo used deposits.", "Deposits of 299 in 2017."),
+}
+QUESTION = GoldQuestion("q1", "how to keep customers", "en", None, None, {"dash": 2}, "tune")
+GOOD_POINT = (
+    "**[1] DashClub** — It charged US$9.99 a month so members stopped paying per order, "
+    "and it had 18 million members by 2023. [1]"
+)
+
+
+def shown(*points: CitedPoint, text: str | None = None) -> Shown:
+    body = text if text is not None else "\n\n".join(p.text for p in points)
+    return Shown("test", body, list(points), ["dash"], False)
+
+
+def test_a_good_answer_passes_every_measure():
+    check = check_shown(shown(CitedPoint(GOOD_POINT, ("dash",))), QUESTION, RECORDS)
+    assert check.names_only == 0 and check.cited_points == 1
+    assert check.figures == check.figures_found == 3
+    assert check.foreign == [] and check.repeats == 0 and check.copies == 0
+    assert check.language_ok and check.gold_recall == 1.0
+
+
+def test_a_bare_list_of_names_fails():
+    check = check_shown(shown(CitedPoint("- [1] DashClub", ("dash",))), QUESTION, RECORDS)
+    assert check.names_only == 1
+
+
+def test_an_invented_figure_fails():
+    point = CitedPoint(
+        "DashClub had 25 million members in 2024 and charged US$9.99. [1]", ("dash",)
+    )
+    check = check_shown(shown(point), QUESTION, RECORDS)
+    assert check.figures_found == 1 and check.unfaithful == ["25", "2024"]
+
+
+def test_an_uncited_point_has_no_found_figures():
+    check = check_shown(shown(CitedPoint("DashClub charged US$9.99.", ())), QUESTION, RECORDS)
+    assert check.cited_points == 0 and check.figures_found == 0
+
+
+def test_a_repeated_point_fails():
+    p = CitedPoint(GOOD_POINT, ("dash",))
+    assert check_shown(shown(p, p), QUESTION, RECORDS).repeats == 1
+
+
+def test_an_unlisted_company_fails():
+    point = CitedPoint(GOOD_POINT + " BikeGo did the same.", ("dash",))
+    assert check_shown(shown(point), QUESTION, RECORDS).foreign == ["BikeGo"]
+
+
+def test_a_copied_summary_fails():
+    point = CitedPoint("DashClub sold a monthly pass that waives fees. [1]", ("dash",))
+    assert check_shown(shown(point), QUESTION, RECORDS).copies == 1
+
+
+def test_a_wrong_language_fails():
+    zh = GoldQuestion("q2", "怎么留住用户", "zh", None, None, {"dash": 2}, "tune")
+    assert not check_shown(shown(CitedPoint(GOOD_POINT, ("dash",))), zh, RECORDS).language_ok
+
+
+def test_baseline_points_map_citations_to_chunks():
+    text = "- DashClub charged a fee [1].\n- BikeGo took deposits [2][9].\n- Nothing cited."
+    points = split_points(text, ["dash", "bike"])
+    assert [p.cases for p in points] == [("dash",), ("bike",), ()]
