@@ -9,12 +9,15 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from app.errors import ElsewhereError
 from app.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from ingest.lint import CaseWarning
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -83,27 +86,63 @@ def cases() -> None:
 @cases.command("check")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--strict", is_flag=True, help="Exit 1 on warnings too, not only on problems.")
 @click.pass_context
 @_edge
-def cases_check(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
-    """Validate case files (default: the whole library). Exit 1 on any problem."""
+def cases_check(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, strict: bool) -> None:
+    """Validate case files (default: the whole library). Exit 1 on any problem.
+
+    Valid files are also checked for warnings (undated figures, public sources without a URL, a
+    stale as_of); they are printed but fail the run only with --strict.
+    """
+    from datetime import date
+
+    from ingest.lint import library_warnings
     from ingest.parse import scan_library
 
     settings = _settings(ctx)
     files = [p for path in paths for p in _expand(path)] if paths else None
     scan = scan_library(settings.cases_dir, files, settings.max_case_bytes)
     problems = [str(problem) for error in scan.errors for problem in error.problems]
+    warnings = library_warnings(
+        scan.cases, settings.cases_dir, date.today(), settings.max_case_bytes
+    )
     if as_json:
-        _echo_json({"checked": scan.files_seen, "valid": len(scan.cases), "problems": problems})
+        _echo_json(
+            {
+                "checked": scan.files_seen,
+                "valid": len(scan.cases),
+                "problems": problems,
+                "warnings": [_warning_json(warning) for warning in warnings],
+            }
+        )
     else:
-        for line in problems:
+        for line in problems + [_warning_text(warning) for warning in warnings]:
             click.echo(line, err=True)
         click.echo(
             f"{scan.files_seen} file(s) checked, {len(scan.cases)} valid, "
-            f"{len(scan.errors)} with problems"
+            f"{len(scan.errors)} with problems, {len(warnings)} warning(s)"
         )
-    if scan.errors:
+    if scan.errors or (strict and warnings):
         sys.exit(1)
+
+
+def _warning_text(warning: CaseWarning) -> str:
+    where = warning.path if warning.line is None else f"{warning.path} line {warning.line}"
+    what = f"`{warning.field}` {warning.message}" if warning.field else warning.message
+    quoted = f' (in "{warning.excerpt}")' if warning.excerpt else ""
+    return f"{where}: warning [{warning.kind}]: {what}{quoted}"
+
+
+def _warning_json(warning: CaseWarning) -> dict[str, Any]:
+    return {
+        "kind": warning.kind.value,
+        "path": warning.path,
+        "line": warning.line,
+        "field": warning.field,
+        "message": warning.message,
+        "excerpt": warning.excerpt,
+    }
 
 
 def _expand(path: Path) -> list[Path]:

@@ -22,7 +22,7 @@ from app.errors import CaseFileError, CaseProblem, LibraryError
 from ingest.schema import MAX_WORDS, MIN_WORDS, SECTIONS, CaseMeta, Market
 
 # libyaml's C parser when the wheel has it (it does on these machines): ~10x faster, same rules.
-_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 FRONT_MATTER_FENCE = "---"
 
@@ -76,7 +76,7 @@ def read_case(path: Path, cases_dir: Path, max_bytes: int = 64 * 1024) -> Case:
     rel = _display_path(path, cases_dir)
     raw = _read_bounded(path, cases_dir, rel, max_bytes)
     text = _decode(raw, rel)
-    front, body, body_line = _split_front_matter(text, rel)
+    front, body, body_line = split_front_matter(text, rel)
     problems: list[CaseProblem] = []
     meta = _validate_meta(front, rel, problems)
     sections, title, words = _parse_body(body, body_line, rel, problems)
@@ -89,7 +89,7 @@ def read_case(path: Path, cases_dir: Path, max_bytes: int = 64 * 1024) -> Case:
 
 def read_front_matter(raw: bytes, rel: str) -> dict[str, Any]:
     """The YAML front matter of raw case-file bytes (untrusted), or CaseFileError."""
-    front = _split_front_matter(_decode(raw, rel), rel)[0]
+    front = split_front_matter(_decode(raw, rel), rel)[0]
     try:
         data = _load_yaml(front)
     except yaml.YAMLError:
@@ -157,6 +157,12 @@ def _read_bounded(path: Path, cases_dir: Path, rel: str, max_bytes: int) -> byte
         return handle.read(max_bytes + 1)[:max_bytes]
 
 
+def read_case_text(path: Path, cases_dir: Path, max_bytes: int = 64 * 1024) -> str:
+    """The decoded text of one case file, read under the same limits as `read_case`."""
+    rel = _display_path(path, cases_dir)
+    return _decode(_read_bounded(path, cases_dir, rel, max_bytes), rel)
+
+
 def _decode(raw: bytes, rel: str) -> str:
     try:
         text = raw.decode("utf-8")
@@ -168,7 +174,7 @@ def _decode(raw: bytes, rel: str) -> str:
     return text.removeprefix("\ufeff").replace("\r\n", "\n")
 
 
-def _split_front_matter(text: str, rel: str) -> tuple[str, str, int]:
+def split_front_matter(text: str, rel: str) -> tuple[str, str, int]:
     lines = text.split("\n")
     if not lines or lines[0].strip() != FRONT_MATTER_FENCE:
         raise CaseFileError(
@@ -196,14 +202,14 @@ def _validate_meta(front: str, rel: str, problems: list[CaseProblem]) -> CaseMet
     try:
         return CaseMeta.model_validate(data)
     except ValidationError as exc:
-        tree = yaml.compose(front, Loader=_SAFE_LOADER)  # node marks give each error its line
+        tree = yaml.compose(front, Loader=SAFE_LOADER)  # node marks give each error its line
         for err in exc.errors():
             problems.append(_problem_from_error(err, tree, rel))
         return None
 
 
 def _load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
+    return yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
 
 
 def _pure_python_error(text: str) -> yaml.YAMLError:
@@ -230,14 +236,14 @@ def _problem_from_error(err: Any, tree: yaml.Node | None, rel: str) -> CaseProbl
         return CaseProblem(rel, "is required but missing", 2, name)
     if err["type"] == "extra_forbidden":
         return CaseProblem(
-            rel, "is not a known field (check the spelling)", _line_of(tree, loc), name
+            rel, "is not a known field (check the spelling)", yaml_line(tree, loc), name
         )
     got = err.get("input")
     shown = f", got {got!r}" if not isinstance(got, dict | list) and "got" not in message else ""
-    return CaseProblem(rel, f"{message}{shown}", _line_of(tree, loc), name)
+    return CaseProblem(rel, f"{message}{shown}", yaml_line(tree, loc), name)
 
 
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+def yaml_line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     """The file line of the YAML node at `loc`, found by walking the composed node tree."""
     if node is None:
         return None

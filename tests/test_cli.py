@@ -57,6 +57,33 @@ def test_cases_check_json_and_exit_code(settings, starter):
     assert payload["problems"][0].startswith("cases/china/bad.md line 2:")
 
 
+def test_cases_check_prints_warnings_but_passes_unless_strict(settings, starter):
+    path = settings.cases_dir / "overseas" / "scoot.md"
+    path.write_text(path.read_text("utf-8").replace("## Results\n", "## Results\nRides grew 40%. "))
+    result = run("cases", "check", str(path))
+    assert result.exit_code == 0
+    assert "1 file(s) checked, 1 valid, 0 with problems, 3 warning(s)" in result.output
+    line = next(i for i, t in enumerate(path.read_text("utf-8").split("\n"), 1) if "40%" in t)
+    assert (
+        f"cases/overseas/scoot.md line {line}: warning [undated-figure]: figure '40%' has no year"
+        in result.output
+    )
+    assert '(in "Rides grew 40%.")' in result.output
+    assert "warning [source-without-url]: `sources.1.url` source 'Scoot coverage'" in result.output
+    assert run("cases", "check", "--strict", str(path)).exit_code == 1
+
+
+def test_cases_check_json_lists_warnings(settings, starter):
+    result = run("cases", "check", "--json", "--strict")
+    assert result.exit_code == 1
+    payload = json.loads(result.output)
+    assert payload["problems"] == [] and len(payload["warnings"]) == 12  # 2 sources x 6 cases
+    first = payload["warnings"][0]
+    assert set(first) == {"kind", "path", "line", "field", "message", "excerpt"}
+    assert first["kind"] == "source-without-url" and first["field"] == "sources.0.url"
+    assert isinstance(first["line"], int) and first["path"].startswith("cases/")
+
+
 def test_cases_check_single_path(settings, starter):
     path = settings.cases_dir / "overseas" / "scoot.md"
     result = run("cases", "check", str(path))
