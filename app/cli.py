@@ -277,15 +277,14 @@ def _print_hits(result: Any) -> None:
 @click.pass_context
 @_edge
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """Start the web app (Search, Library) on 127.0.0.1."""
+    """Start the web app; loopback only unless ELSEWHERE_AUTH=user:password is set."""
     import os
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from app.ui import serve as run_server
+    from app.web import serve as run_server
 
     settings = _settings(ctx, host=host, port=port)
-    click.echo(f"Elsewhere on http://{settings.host}:{settings.port} (Ctrl+C to stop)", err=True)
-    run_server(settings)
+    run_server(settings, say=lambda line: click.echo(f"{line} (Ctrl+C to stop)", err=True))
 
 
 @cli.command()
@@ -438,7 +437,7 @@ def eval_command(
     settings = _settings(ctx, llm=llm)
     status = _Progress(enabled=not as_json).status
     if answers:
-        _eval_answers(settings, limit, as_json, status)
+        _eval_answers(settings, limit, as_json, status, out)
         return
     if beir_dir is not None:
         from evals.beir import run_beir
@@ -485,9 +484,12 @@ def eval_command(
             sys.exit(1)
 
 
-def _eval_answers(settings: Settings, limit: int | None, as_json: bool, status: Any) -> None:
+def _eval_answers(
+    settings: Settings, limit: int | None, as_json: bool, status: Any, out: Path
+) -> None:
     from app.session import answer_session
     from evals.answers import answers_markdown, run_answer_eval
+    from evals.report import write_answer_outputs
     from evals.runner import checked_gold
 
     questions = checked_gold(settings)
@@ -495,10 +497,13 @@ def _eval_answers(settings: Settings, limit: int | None, as_json: bool, status: 
         if engine.load_notice:
             status(engine.load_notice)
         report = run_answer_eval(engine, questions, limit, status)
+    summary = answers_markdown(report)
+    paths = write_answer_outputs(report, summary, out)
     if as_json:
         _echo_json(report)
     else:
-        click.echo(answers_markdown(report))
+        click.echo(summary)
+        click.echo(f"outputs: {', '.join(str(p) for p in paths.values())}", err=True)
 
 
 def main() -> None:

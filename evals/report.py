@@ -91,6 +91,35 @@ def _bar_chart(results: list[ConfigResult], path: Path) -> None:
     plt.close(fig)
 
 
+@dataclass(frozen=True)
+class LatestOutputs:
+    retrieval_md: Path | None
+    retrieval_png: Path | None
+    answers_md: Path | None
+
+
+def latest_outputs(out_dir: Path) -> LatestOutputs:
+    """The newest retrieval run (table, chart) and answer-eval summary under `out_dir`."""
+
+    def newest(pattern: str) -> Path | None:
+        found = sorted(out_dir.glob(pattern)) if out_dir.is_dir() else []
+        return found[-1] if found else None
+
+    md = newest("eval-*.md")
+    png = md.with_suffix(".png") if md is not None else None
+    return LatestOutputs(md, png if png and png.exists() else None, newest("answers-*.md"))
+
+
+def write_answer_outputs(report: dict, markdown: str, out_dir: Path) -> dict[str, Path]:
+    """`elsewhere eval --answers`: the report as JSON and its summary as Markdown."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    paths = {"json": out_dir / f"answers-{stamp}.json", "markdown": out_dir / f"answers-{stamp}.md"}
+    paths["json"].write_text(json.dumps(report, indent=1, ensure_ascii=False), "utf-8")
+    paths["markdown"].write_text(markdown, "utf-8")
+    return paths
+
+
 @dataclass
 class GateResult:
     passed: bool
