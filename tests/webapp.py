@@ -28,7 +28,9 @@ class PacedModel(GenericFakeChatModel):
     local model so that streaming and queueing can be watched (the model is not under test)."""
 
     messages: Any = iter(())
-    text: str = "DashClub replaced delivery fees with a monthly pass [1]. CartPrime did the same [2]."
+    text: str = (
+        "DashClub replaced delivery fees with a monthly pass [1]. CartPrime did the same [2]."
+    )
     delay: float = 0.05
     running: int = 0
     most_at_once: int = 0
