@@ -193,7 +193,7 @@ def build(ctx: WebContext) -> None:
         question.submit(
             ask, inputs, outputs, concurrency_limit=None, api_visibility="private"
         ).then(lambda: "", None, question, api_visibility="private")
-        request.input(open_case, request, viewer, api_name="open_case")
+        request.change(open_case, request, viewer, api_name="open_case")
         up.click(
             lambda s, c: vote(s, "up", c), [last, comment], [voted, comment], api_name="vote_up"
         )

@@ -82,7 +82,7 @@ def link_citations(text: str, case_ids: list[str], scope: str) -> str:
 
 
 def case_request_box(scope: str) -> gr.Textbox:
-    """Hidden box LINK_JS writes a clicked case id into; its `input` event opens the case."""
+    """Hidden box LINK_JS writes a clicked case id into; its `change` event opens the case."""
     return gr.Textbox(visible="hidden", elem_id=f"case-request-{scope}", show_label=False)
 
 
