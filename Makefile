@@ -12,7 +12,7 @@ export TOKENIZERS_PARALLELISM := false
 export OMP_WAIT_POLICY ?= PASSIVE
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-llm run test test-fast check eval eval-check eval-beir bench clean
+.PHONY: help setup setup-llm run browsers test test-fast screenshots check eval eval-check eval-beir bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -42,11 +42,17 @@ run: $(STAMP) $(LLM_STAMP) ## Set everything up, index cases/ and start the web 
 	$(BIN)/elsewhere ingest || echo "some case files have problems (listed above); the rest are indexed"
 	$(BIN)/elsewhere serve
 
-test: $(STAMP) $(SMOL_STAMP) ## Install what tests need and run the whole suite (fast + slow tiers)
+browsers: ## Debian's Chromium and CJK fonts for the browser tests (Playwright cannot download here)
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk)
+
+test: $(STAMP) $(SMOL_STAMP) browsers ## Install what tests need and run the whole suite (fast, browser, slow)
 	$(BIN)/python -m pytest -q
 
-test-fast: $(STAMP) ## Only the fast tier (no real models)
-	$(BIN)/python -m pytest -q -m "not slow"
+test-fast: $(STAMP) ## Only the fast tier (no real models, no browser)
+	$(BIN)/python -m pytest -q -m "not slow and not browser"
+
+screenshots: $(STAMP) browsers ## Refresh the README screenshots in docs/ from the browser tests
+	ELSEWHERE_DOCS_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/test_web_browser.py
 
 check: $(STAMP) ## Lint, format check and type check
 	$(BIN)/ruff check app ingest evals tests

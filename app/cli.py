@@ -316,15 +316,14 @@ def _print_hits(result: Any) -> None:
 @click.pass_context
 @_edge
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """Start the web app (Search, Library) on 127.0.0.1."""
+    """Start the web app; loopback only unless ELSEWHERE_AUTH=user:password is set."""
     import os
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from app.ui import serve as run_server
+    from app.web import serve as run_server
 
     settings = _settings(ctx, host=host, port=port)
-    click.echo(f"Elsewhere on http://{settings.host}:{settings.port} (Ctrl+C to stop)", err=True)
-    run_server(settings)
+    run_server(settings, say=lambda line: click.echo(f"{line} (Ctrl+C to stop)", err=True))
 
 
 @cli.command()
@@ -536,12 +535,12 @@ def _eval_answers(
 ) -> None:
     from evals.answers import answers_markdown, evaluate_answers
 
-    report, folder = evaluate_answers(settings, limit, status, out)
+    report, paths = evaluate_answers(settings, limit, status, out)
     if as_json:
         _echo_json({k: v for k, v in report.items() if k != "texts"})
     else:
         click.echo(answers_markdown(report))
-    click.echo(f"answers written to {folder}", err=True)
+    click.echo(f"outputs: {', '.join(str(p) for p in paths.values())}", err=True)
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ class CaseProblem:
     message: str
     line: int | None = None
     field: str | None = None
+    kind: str | None = None  # "placement": where the file lives, not what it says
 
     def __str__(self) -> str:
         where = self.path if self.line is None else f"{self.path} line {self.line}"

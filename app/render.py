@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from app.retrieval import SearchResult
 from ingest.state import CaseRecord
+
+Escape = Callable[[str], str]
 
 
 def case_name(record: CaseRecord, language: str = "en") -> str:
@@ -13,9 +17,15 @@ def case_name(record: CaseRecord, language: str = "en") -> str:
     return record.company
 
 
-def case_line(record: CaseRecord) -> str:
-    name = record.company + (f" ({record.company_zh})" if record.company_zh else "")
-    return f"**{name}** · {record.market} · {record.sector} · {record.years} · {record.outcome}"
+def _same(text: str) -> str:
+    return text
+
+
+def case_line(record: CaseRecord, esc: Escape = _same) -> str:
+    name = esc(record.company) + (f" ({esc(record.company_zh)})" if record.company_zh else "")
+    return (
+        f"**{name}** · {record.market} · {record.sector} · {esc(record.years)} · {record.outcome}"
+    )
 
 
 def brief_markdown(result: SearchResult) -> str:
@@ -36,22 +46,44 @@ def brief_markdown(result: SearchResult) -> str:
     return "\n".join(lines)
 
 
-def case_markdown(record: CaseRecord) -> str:
-    """A whole case as Markdown, with its sources."""
+def case_markdown(record: CaseRecord, esc: Escape = _same) -> str:
+    """A whole case as Markdown, with its sources. `esc` is applied to every text taken from
+    the case file (the web app passes an HTML escaper: case files are untrusted)."""
     lines = [
-        f"## {record.title or record.company}",
-        case_line(record),
+        f"## {esc(record.title or record.company)}",
+        case_line(record, esc),
         "",
-        f"*{record.summary}*",
+        f"*{esc(record.summary)}*",
         "",
-        "**Problems:** " + "; ".join(record.problems),
+        "**Problems:** " + "; ".join(esc(p) for p in record.problems),
         "",
     ]
     for section, text in record.sections.items():
-        lines += [f"### {section}", text, ""]
+        lines += [f"### {esc(section)}", esc(text), ""]
     lines.append("### Sources")
-    for source in record.sources:
-        title = source["title"]
-        title = f"[{title}]({source['url']})" if source.get("url") else title
-        lines.append(f"- {title}, {source['publisher']}, {source['year']}")
+    lines += [f"- {source_line(source, esc)}" for source in record.sources]
+    if record.as_of:
+        lines += ["", f"*Facts last checked against the sources: {record.as_of}*"]
+    return "\n".join(lines)
+
+
+def source_line(source: dict, esc: Escape = _same) -> str:
+    """`title, publisher, year`, the title a link when the source has a URL."""
+    title = esc(str(source["title"]))
+    url = str(source.get("url") or "")
+    if url.startswith(("https://", "http://")):
+        safe_url = url.replace("(", "%28").replace(")", "%29").replace(" ", "%20")
+        title = f"[{title}]({safe_url})"
+    return f"{title}, {esc(str(source['publisher']))}, {source['year']}"
+
+
+def answer_export(
+    question: str, answer_markdown: str, cited: Sequence[CaseRecord], esc: Escape = _same
+) -> str:
+    """The answer and the cases behind it as one Markdown document (the web app's Export)."""
+    lines = [f"# {esc(question)}", "", answer_markdown.strip(), "", "## Sources", ""]
+    for n, record in enumerate(cited, start=1):
+        lines += [f"**[{n}]** {case_line(record, esc)}", "", esc(record.summary), ""]
+        lines += [f"- {source_line(source, esc)}" for source in record.sources]
+        lines.append("")
     return "\n".join(lines)

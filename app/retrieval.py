@@ -94,6 +94,33 @@ class SearchResult:
         }
 
 
+@dataclass(frozen=True)
+class CaseScope:
+    """Optional sector / lever filters the asker chose (the web app's Ask filters)."""
+
+    sector: str | None = None
+    lever: str | None = None
+
+    def admits(self, record: CaseRecord) -> bool:
+        return (not self.sector or record.sector == self.sector) and (
+            not self.lever or self.lever in record.levers
+        )
+
+
+@dataclass(frozen=True)
+class IndexSnapshot:
+    """What one ingest produced, read together: a reload swaps the whole snapshot at once, so
+    a search running meanwhile sees either the old index or the new one, never a mix."""
+
+    records: dict[str, CaseRecord]
+    keyword: KeywordIndex
+    chunks: dict[str, dict[str, Any]]
+
+    @classmethod
+    def of(cls, records: dict[str, CaseRecord], keyword: KeywordIndex) -> IndexSnapshot:
+        return cls(records, keyword, {rec["id"]: rec for rec in keyword.records})
+
+
 class Retriever:
     """Case-level hybrid search over one built index."""
 
@@ -105,12 +132,26 @@ class Retriever:
         config: RetrievalConfig = RetrievalConfig(),
         asker: Market | None = None,
     ):
-        self.records = records
-        self.keyword = keyword
+        self._snapshot = IndexSnapshot.of(records, keyword)
         self.dense = dense
         self.config = config
         self.asker = asker
-        self._chunks = {rec["id"]: rec for rec in keyword.records}
+        self.scope: CaseScope | None = None
+
+    def scoped(self, scope: CaseScope) -> Retriever:
+        """A view of the same index that only returns cases within `scope`."""
+        view = Retriever.__new__(Retriever)
+        view.__dict__.update(self.__dict__)
+        view.scope = scope
+        return view
+
+    @property
+    def records(self) -> dict[str, CaseRecord]:
+        return self._snapshot.records
+
+    @property
+    def keyword(self) -> KeywordIndex:
+        return self._snapshot.keyword
 
     @classmethod
     def open(
@@ -133,8 +174,7 @@ class Retriever:
     def reload(self, settings: Settings) -> None:
         """Pick up a new ingest: case records and the BM25 index are re-read from disk (the
         vector store is live already)."""
-        self.records, self.keyword = load_index(settings)
-        self._chunks = {rec["id"]: rec for rec in self.keyword.records}
+        self._snapshot = IndexSnapshot.of(*load_index(settings))  # one assignment: atomic
 
     def with_config(self, config: RetrievalConfig) -> Retriever:
         return Retriever(self.records, self.keyword, self.dense, config, self.asker)
@@ -148,6 +188,7 @@ class Retriever:
     ) -> SearchResult:
         """Top-k cases for a question; `market` overrides the geography found in it."""
         started = time.perf_counter()
+        snap = self._snapshot  # one consistent index for the whole search, even mid-reload
         intent = parse_question(question, asker or self.asker)
         chosen = _market_filter(intent, market, self.config.geo_filter)
         text = question
@@ -159,57 +200,69 @@ class Retriever:
             t = time.perf_counter()
             weights = self.config.dense_weights or (self.config.dense_weight,) * len(self.dense)
             for store, weight in zip(self.dense, weights, strict=True):
-                ranked.append((self.dense_ranking(store, text, chosen), weight))
+                ranked.append((self.dense_ranking(store, text, chosen, snap), weight))
             timings["dense_ms"] = _ms(t)
         if self.config.use_keyword:
             t = time.perf_counter()
-            ranked.append((self.keyword_ranking(text, chosen), self.config.keyword_weight))
+            ranked.append((self.keyword_ranking(text, chosen, snap), self.config.keyword_weight))
             timings["keyword_ms"] = _ms(t)
         scores = fuse(ranked, self.config.rrf_k)
-        boosted = {cid: s * self._boost(cid, intent) for cid, s in scores.items()}
-        hits = self.rank_cases(boosted)[:k]
+        boosted = {cid: s * self._boost(cid, intent, snap) for cid, s in scores.items()}
+        hits = self.rank_cases(boosted, snap)[:k]
         timings["total_ms"] = _ms(started)
         return SearchResult(question, chosen.value if chosen else None, intent, hits, timings)
 
-    def dense_ranking(self, store: Chroma, question: str, market: Market | None) -> list[str]:
+    def dense_ranking(
+        self, store: Chroma, question: str, market: Market | None, snap: IndexSnapshot | None = None
+    ) -> list[str]:
         """Chunk ids from one vector store, best first, within the market filter."""
+        chunks = (snap or self._snapshot).chunks
         where = {"market": market.value} if market else None
         found = store.similarity_search_with_score(question, k=self.config.candidates, filter=where)
-        return [doc.id for doc, _ in found if doc.id is not None and doc.id in self._chunks]
+        return [doc.id for doc, _ in found if doc.id is not None and doc.id in chunks]
 
-    def keyword_ranking(self, question: str, market: Market | None) -> list[str]:
+    def keyword_ranking(
+        self, question: str, market: Market | None, snap: IndexSnapshot | None = None
+    ) -> list[str]:
         """Chunk ids from BM25, best first, within the market filter."""
-        mask = self.keyword.mask("market", market.value) if market else None
-        hits = self.keyword.search(question, self.config.candidates, mask)
-        return [self.keyword.records[hit.index]["id"] for hit in hits]
+        keyword = (snap or self._snapshot).keyword
+        mask = keyword.mask("market", market.value) if market else None
+        hits = keyword.search(question, self.config.candidates, mask)
+        return [keyword.records[hit.index]["id"] for hit in hits]
 
-    def _boost(self, chunk_id: str, intent: QueryIntent) -> float:
-        lever = self._chunks[chunk_id]["lever"]
+    def _boost(self, chunk_id: str, intent: QueryIntent, snap: IndexSnapshot) -> float:
+        lever = snap.chunks[chunk_id]["lever"]
         wanted = {lever.value for lever in intent.levers}
         return 1.0 + self.config.lever_boost if lever and lever in wanted else 1.0
 
-    def rank_cases(self, chunk_scores: dict[str, float]) -> list[CaseHit]:
+    def rank_cases(
+        self, chunk_scores: dict[str, float], snap: IndexSnapshot | None = None
+    ) -> list[CaseHit]:
         """Pool chunk scores per case (best chunk + halving weights for the next three)."""
+        snap = snap or self._snapshot
         by_case: dict[str, list[tuple[float, str]]] = defaultdict(list)
         for chunk_id, score in chunk_scores.items():
-            by_case[self._chunks[chunk_id]["case_id"]].append((score, chunk_id))
+            by_case[snap.chunks[chunk_id]["case_id"]].append((score, chunk_id))
         hits = []
         for case_id, scored in by_case.items():
-            if case_id not in self.records:
+            if case_id not in snap.records:
+                continue
+            if self.scope is not None and not self.scope.admits(snap.records[case_id]):
                 continue
             scored.sort(reverse=True)
             if self.config.pooling == "max":
                 total = scored[0][0]
             else:
                 total = sum(score / (2**i) for i, (score, _) in enumerate(scored[:4]))
-            evidence = [self._evidence(cid, s) for s, cid in scored[: self.config.max_evidence]]
-            hits.append(CaseHit(self.records[case_id], total, evidence))
+            evidence = [_evidence(snap, cid, s) for s, cid in scored[: self.config.max_evidence]]
+            hits.append(CaseHit(snap.records[case_id], total, evidence))
         hits.sort(key=lambda hit: (-hit.score, hit.record.case_id))
         return hits
 
-    def _evidence(self, chunk_id: str, score: float) -> Evidence:
-        rec = self._chunks[chunk_id]
-        return Evidence(chunk_id, rec["section"], rec["text"].split("\n", 1)[-1], score)
+
+def _evidence(snap: IndexSnapshot, chunk_id: str, score: float) -> Evidence:
+    rec = snap.chunks[chunk_id]
+    return Evidence(chunk_id, rec["section"], rec["text"].split("\n", 1)[-1], score)
 
 
 def load_index(settings: Settings) -> tuple[dict[str, CaseRecord], KeywordIndex]:

@@ -6,17 +6,24 @@ product: the engine runs without a model and every answer is the retrieval brief
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING
+import copy
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.chain import AnswerEngine, Event, Turn
 from app.errors import ElsewhereError
-from app.retrieval import MarketChoice, Retriever
+from app.retrieval import CaseScope, MarketChoice, Retriever
+from ingest.schema import Market
 
 if TYPE_CHECKING:
+    from app.compare import Comparison
     from app.settings import Settings
     from ingest.index import IngestReport
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -58,41 +65,134 @@ def answer_session(
             server.stop()
 
 
+@dataclass(frozen=True)
+class Queued:
+    """Emitted while a request waits for the model: `ahead` requests are before it in line."""
+
+    ahead: int
+
+
 class AnswerService:
-    """A long-lived engine for the web app: the model loads on first use, one answer at a time
-    (llama.cpp slows 3-10x when two generations share the two cores)."""
+    """A long-lived engine for the web app: the model loads on first use, one job at a time.
 
-    def __init__(self, settings: Settings, retriever: Retriever):
-        import threading
+    llama.cpp slows 3-10x when two generations (or a generation and an ingest) share the two
+    cores, so answers, compare syntheses, re-indexing and eval runs all stand in one FIFO line.
+    A request that has to wait is told its place (`Queued` events); one that is abandoned while
+    waiting (the browser tab closed) leaves the line, so nobody behind it waits forever.
+    """
 
+    def __init__(
+        self,
+        settings: Settings,
+        retriever: Retriever,
+        engine_factory: Callable[[], AbstractContextManager[AnswerEngine]] | None = None,
+    ):
         self.settings = settings
         self.retriever = retriever
-        self._lock = threading.Lock()
+        self._factory = engine_factory or (lambda: answer_session(settings, retriever))
+        self._line: list[object] = []
+        self._turns = threading.Condition()
+        self._start_lock = threading.Lock()
         self._resources = ExitStack()
         self._engine: AnswerEngine | None = None
 
     def engine(self) -> AnswerEngine:
-        if self._engine is None:
-            self._engine = self._resources.enter_context(
-                answer_session(self.settings, self.retriever)
-            )
-        return self._engine
+        """The engine, started on first use; two first requests never start two models."""
+        with self._start_lock:
+            if self._engine is None:
+                self._engine = self._resources.enter_context(self._factory())
+            return self._engine
+
+    @contextmanager
+    def _in_line(self) -> Iterator[object]:
+        ticket = object()
+        with self._turns:
+            self._line.append(ticket)
+        try:
+            yield ticket
+        finally:
+            with self._turns:
+                self._line.remove(ticket)
+                self._turns.notify_all()
+
+    def _wait_turn(self, ticket: object) -> Iterator[Queued]:
+        """Yield Queued whenever the place in line changes; return once at the front."""
+        shown: int | None = None
+        while True:
+            with self._turns:
+                ahead = self._line.index(ticket)
+                if ahead and ahead == shown:
+                    self._turns.wait(timeout=5.0)
+                    continue
+            if ahead == 0:
+                return
+            shown = ahead
+            yield Queued(ahead)
+
+    def waiting(self) -> int:
+        """How many requests are in line, the one being served included."""
+        with self._turns:
+            return len(self._line)
+
+    def serialised(self, job: Callable[[], Iterator[Any]]) -> Iterator[Any]:
+        """Run a streaming job when its turn comes: Queued events first, then the job's own."""
+        with self._in_line() as ticket:
+            yield from self._wait_turn(ticket)
+            yield from job()
+
+    def exclusive(self, job: Callable[[], T]) -> T:
+        """Run a blocking job (ingest, an eval run) alone, after the requests already waiting."""
+        with self._in_line() as ticket:
+            for _ in self._wait_turn(ticket):
+                pass
+            return job()
 
     def stream(
-        self, question: str, history: Sequence[Turn], market: MarketChoice = None
-    ) -> Iterator[Event]:
-        with self._lock:
-            yield from self.engine().stream(question, history, market)
+        self,
+        question: str,
+        history: Sequence[Turn],
+        market: MarketChoice = None,
+        asker: Market | None = None,
+        scope: CaseScope | None = None,
+    ) -> Iterator[Event | Queued]:
+        def job() -> Iterator[Event]:
+            engine = self.engine()
+            if scope is not None and (scope.sector or scope.lever):
+                engine = copy.copy(engine)  # same model, a retriever view limited to the scope
+                engine.retriever = self.retriever.scoped(scope)
+            return engine.stream(question, history, market, asker)
+
+        return self.serialised(job)
+
+    def synthesize(self, comparison: Comparison, language_of: str = "") -> Iterator[str | Queued]:
+        """A compare synthesis, through the same line as answers; sets comparison.notice when
+        no model is available."""
+
+        def job() -> Iterator[str]:
+            from app.compare import synthesize
+
+            engine = self.engine()
+            if engine.chat_model is None:
+                comparison.notice = engine.load_notice or "No language model is configured."
+                return
+            yield from synthesize(
+                comparison, engine.chat_model, engine.encoding, self.retriever.records, language_of
+            )
+
+        return self.serialised(job)
 
     def reindex(self) -> IngestReport:
         """Ingest the case folder and reload the retriever, never while an answer streams."""
         from ingest.index import run_ingest
 
-        with self._lock:
+        def job() -> IngestReport:
             report = run_ingest(self.settings)
             self.retriever.reload(self.settings)
-        return report
+            return report
+
+        return self.exclusive(job)
 
     def close(self) -> None:
-        self._resources.close()
-        self._engine = None
+        with self._start_lock:
+            self._resources.close()
+            self._engine = None

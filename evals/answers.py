@@ -416,13 +416,22 @@ def texts_markdown(report: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def write_answer_run(report: dict[str, Any], folder: Path) -> Path:
-    """answers.json, answers.md (the table) and answer-texts.md under `folder`."""
+def write_answer_run(report: dict[str, Any], folder: Path) -> dict[str, Path]:
+    """answers-STAMP.json (everything), answers-STAMP.md (the table, which the web app's Evals
+    tab shows) and answer-texts-STAMP.md (every answer, ours beside the baseline's)."""
+    from datetime import UTC, datetime
+
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "answers.json").write_text(json.dumps(report, ensure_ascii=False, indent=1), "utf-8")
-    (folder / "answers.md").write_text(answers_markdown(report), "utf-8")
-    (folder / "answer-texts.md").write_text(texts_markdown(report), "utf-8")
-    return folder
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    paths = {
+        "json": folder / f"answers-{stamp}.json",
+        "markdown": folder / f"answers-{stamp}.md",
+        "texts": folder / f"answer-texts-{stamp}.md",
+    }
+    paths["json"].write_text(json.dumps(report, ensure_ascii=False, indent=1), "utf-8")
+    paths["markdown"].write_text(answers_markdown(report), "utf-8")
+    paths["texts"].write_text(texts_markdown(report), "utf-8")
+    return paths
 
 
 def make_baseline(settings: Settings, engine: AnswerEngine, status: Status) -> StuffBaseline:
@@ -435,11 +444,9 @@ def make_baseline(settings: Settings, engine: AnswerEngine, status: Status) -> S
 
 def evaluate_answers(
     settings: Settings, limit: int | None, status: Status, out: Path
-) -> tuple[dict[str, Any], Path]:
+) -> tuple[dict[str, Any], dict[str, Path]]:
     """The whole `eval answers` run: our chain and the baseline on one model, outputs written
-    to a timestamped folder under `out`."""
-    import time
-
+    under `out` (see write_answer_run)."""
     from app.session import answer_session
     from evals.runner import checked_gold
 
@@ -449,5 +456,4 @@ def evaluate_answers(
             status(engine.load_notice)
         baseline = make_baseline(settings, engine, status) if engine.chat_model else None
         report = run_answer_eval(engine, questions, limit, status, baseline)
-    folder = write_answer_run(report, out / f"answers-{time.strftime('%Y%m%d-%H%M%S')}")
-    return report, folder
+    return report, write_answer_run(report, out)

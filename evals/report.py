@@ -91,6 +91,25 @@ def _bar_chart(results: list[ConfigResult], path: Path) -> None:
     plt.close(fig)
 
 
+@dataclass(frozen=True)
+class LatestOutputs:
+    retrieval_md: Path | None
+    retrieval_png: Path | None
+    answers_md: Path | None
+
+
+def latest_outputs(out_dir: Path) -> LatestOutputs:
+    """The newest retrieval run (table, chart) and answer-eval summary under `out_dir`."""
+
+    def newest(pattern: str) -> Path | None:
+        found = sorted(out_dir.glob(pattern)) if out_dir.is_dir() else []
+        return found[-1] if found else None
+
+    md = newest("eval-*.md")
+    png = md.with_suffix(".png") if md is not None else None
+    return LatestOutputs(md, png if png and png.exists() else None, newest("answers-*.md"))
+
+
 @dataclass
 class GateResult:
     passed: bool

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 ProgressFn = Callable[[int, int], None]
 StatusFn = Callable[[str], None]
 GROUP_CHUNKS = 64  # chunks embedded and committed together
+RECORD_VERSION = "2"  # the CaseRecord shape stored in the state DB (2: with as_of)
 
 
 @dataclass
@@ -65,7 +66,9 @@ class IngestReport:
 def fingerprint(settings: Settings) -> str:
     """How chunks and vectors were made; a change forces one full rebuild."""
     model = EMBEDDER_IDS[settings.embedder]
-    return f"{model}|chunker={CHUNKER_VERSION}|tokens={settings.chunk_tokens}"
+    return (
+        f"{model}|chunker={CHUNKER_VERSION}|tokens={settings.chunk_tokens}|record={RECORD_VERSION}"
+    )
 
 
 def run_ingest(

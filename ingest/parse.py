@@ -115,15 +115,21 @@ def scan_library(
         except CaseFileError as exc:
             scan.errors.append(exc)
             continue
-        if case.id in seen:
-            problem = CaseProblem(
-                case.relpath, f"duplicates the id already used by {seen[case.id]}", 2, "id"
-            )
+        problem = duplicate_id_problem(case.relpath, case.id, seen.get(case.id))
+        if problem is not None:
             scan.errors.append(CaseFileError([problem]))
             continue
         seen[case.id] = case.relpath
         scan.cases.append(case)
     return scan
+
+
+def duplicate_id_problem(rel: str, case_id: str, owner: str | None) -> CaseProblem | None:
+    """The one duplicate-id rule (`cases check`, ingest and the web upload): an id belongs to
+    one file in the whole library, whichever market folder either file is in."""
+    if owner is None or owner == rel:
+        return None
+    return CaseProblem(rel, f"duplicates the id already used by {owner}", 2, "id")
 
 
 def _display_path(path: Path, cases_dir: Path) -> str:
@@ -339,6 +345,7 @@ def _check_placement(
                 f"must equal the file name; rename the file to {meta.id}.md or set id: {path.stem}",
                 2,
                 "id",
+                "placement",
             )
         )
     try:
@@ -346,7 +353,11 @@ def _check_placement(
     except ValueError:
         folder = path.parent.name
     if folder not in {m.value for m in Market}:
-        problems.append(CaseProblem(rel, "case files live under cases/china/ or cases/overseas/"))
+        problems.append(
+            CaseProblem(
+                rel, "case files live under cases/china/ or cases/overseas/", kind="placement"
+            )
+        )
     elif folder != meta.market.value:
         problems.append(
             CaseProblem(
@@ -355,5 +366,6 @@ def _check_placement(
                 f"move it to {meta.market.value}/",
                 None,
                 "market",
+                "placement",
             )
         )

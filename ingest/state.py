@@ -52,6 +52,7 @@ class CaseRecord:
     relpath: str
     sources: list[dict[str, Any]]
     sections: dict[str, str]
+    as_of: str = ""  # year-month the facts were last checked (empty in indexes built before it)
 
     @classmethod
     def from_case(cls, case: Case) -> CaseRecord:
@@ -73,6 +74,7 @@ class CaseRecord:
             relpath=case.relpath,
             sources=[s.model_dump(exclude_none=True) for s in meta.sources],
             sections=dict(case.sections),
+            as_of=meta.as_of,
         )
 
 

@@ -55,9 +55,13 @@ def render_template(company: str, market: Market, case_id: str) -> str:
         f"    year: {year}",
         "---",
         "",
-        f"# {company}: headline",
-        "",
     ]
+    return "\n".join(lines) + body_template(company)
+
+
+def body_template(company: str) -> str:
+    """The body of a new case: a title and every section heading with what belongs there."""
+    lines = [f"# {company}: headline", ""]
     for section in SECTIONS:
         hint = _GUIDANCE.get(section) or (
             f"This case's {LEVER_SECTIONS[section].value} model; "
