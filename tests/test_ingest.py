@@ -220,3 +220,18 @@ def test_unreachable_chroma_server_is_a_clear_error(settings, starter, monkeypat
     monkeypatch.setenv("ELSEWHERE_CHROMA_URL", "http://127.0.0.1:9")
     with pytest.raises(IndexNotReadyError, match="cannot reach the Chroma server"):
         run_ingest(load_settings())
+
+
+def test_id_reused_in_the_other_market_replaces_nothing(settings, starter):
+    run_ingest(settings)
+    before = open_store(settings, None).get(ids=["dash-club::0"], include=["documents"])
+    write_case(settings.cases_dir, "dash-club", "Impostor", market="china", topic="other text")
+    report = run_ingest(settings)
+    assert not report.ok
+    failed = "\n".join(report.failed)
+    assert "cases/china/dash-club.md line 2: `id` 'dash-club' is also the id of " in failed
+    assert "cases/overseas/dash-club.md" in failed
+    assert report.kept_previous == ["dash-club"] and report.updated == []
+    after = open_store(settings, None).get(ids=["dash-club::0"], include=["documents"])
+    assert after["documents"] == before["documents"]
+    assert "Impostor" not in after["documents"][0]
