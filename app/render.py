@@ -48,3 +48,14 @@ def case_markdown(record: CaseRecord) -> str:
         title = f"[{title}]({source['url']})" if source.get("url") else title
         lines.append(f"- {title}, {source['publisher']}, {source['year']}")
     return "\n".join(lines)
+
+
+def html_free(markdown: str) -> str:
+    """Markdown for a web page with no HTML from case files (or a model) in it.
+
+    Case files are untrusted text: `<img src=...>` would load from outside (tracking) and a
+    `<form>` could phish. Our own Markdown never emits HTML, so every `<` becomes `&lt;` (shown
+    as a literal "<"), and Markdown image syntax `![..](..)` is broken into text so nothing
+    loads. Links stay links.
+    """
+    return markdown.replace("<", "&lt;").replace("![", "!\\[")

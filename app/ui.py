@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,14 +16,13 @@ import gradio as gr
 
 from app.chain import Brief, Done, Token
 from app.errors import ElsewhereError
-from app.render import brief_markdown, case_markdown
+from app.render import brief_markdown, case_markdown, html_free
 from app.retrieval import MarketChoice, Retriever
 from app.session import AnswerService
 from app.settings import Settings
-from ingest.schema import ID_PATTERN, Market
+from ingest.schema import Market
 
 MARKETS = ["auto (from the question)", "overseas", "china", "any"]
-UPLOAD_LIMIT = 64 * 1024
 
 
 def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -75,40 +73,41 @@ def build_app(settings: Settings, retriever: Retriever, service: AnswerService) 
         history = _history_pairs(messages or [])
         messages = [
             *(messages or []),
-            {"role": "user", "content": question},
+            {"role": "user", "content": html_free(question)},
             {"role": "assistant", "content": "Searching the case library..."},
         ]
         yield messages, "", ""
         brief, text = "", ""
         for event in service.stream(question, history, _market(market)):
             if isinstance(event, Brief):
-                brief = brief_markdown(event.result)
+                brief = html_free(brief_markdown(event.result))
                 messages[-1]["content"] = "Writing a cited brief..."
                 yield messages, brief, ""
             elif isinstance(event, Token):
                 text += event.text
-                messages[-1]["content"] = text
+                messages[-1]["content"] = html_free(text)
                 yield messages, brief, ""
             elif isinstance(event, Done):
                 answer = event.answer
-                messages[-1]["content"] = answer.answer_markdown
+                messages[-1]["content"] = html_free(answer.answer_markdown)
                 footer = answer.notice or ""
                 if answer.invalid_citations:
                     footer += f" Removed invalid citations: {answer.invalid_citations}."
-                yield messages, brief, footer.strip()
+                yield messages, brief, html_free(footer.strip())
 
     @_user_errors
     def search(question: str, market: str, k: float) -> str:
         if not question.strip():
             raise gr.Error("Type a question first.")
-        return brief_markdown(retriever.search(question, k=int(k), market=_market(market)))
+        result = retriever.search(question, k=int(k), market=_market(market))
+        return html_free(brief_markdown(result))
 
     @_user_errors
     def compare(case_ids: list[str], synthesis: bool) -> Iterator[str]:
         from app.compare import compare_cases, synthesize
 
         comparison = compare_cases(retriever.records, list(case_ids or []))
-        yield comparison.markdown()
+        yield html_free(comparison.markdown())
         if synthesis:
             engine = service.engine()
             if engine.chat_model is None:
@@ -118,12 +117,12 @@ def build_app(settings: Settings, retriever: Retriever, service: AnswerService) 
                     comparison, engine.chat_model, engine.encoding, retriever.records
                 ):
                     pass
-            yield comparison.markdown()
+            yield html_free(comparison.markdown())
 
     @_user_errors
     def open_case(case_id: str | None) -> str:
         record = retriever.records.get(case_id or "")
-        return case_markdown(record) if record else "Pick a case."
+        return html_free(case_markdown(record)) if record else "Pick a case."
 
     @_user_errors
     def check_upload(path: str | None) -> str:
@@ -135,7 +134,7 @@ def build_app(settings: Settings, retriever: Retriever, service: AnswerService) 
         counts = ", ".join(f"{n} {name}" for name, n in report.counts().items())
         problems = "".join(f"\n- {line}" for line in report.failed)
         ids = sorted(retriever.records)
-        summary = f"Indexed: {counts}; {report.chunks_total} chunks.{problems}"
+        summary = html_free(f"Indexed: {counts}; {report.chunks_total} chunks.{problems}")
         return summary, gr.update(choices=ids), gr.update(choices=ids)
 
     case_ids = sorted(retriever.records)
@@ -197,46 +196,21 @@ def build_app(settings: Settings, retriever: Retriever, service: AnswerService) 
 
 
 def _check_upload(settings: Settings, path: str | None) -> str:
-    """Validate an uploaded case file; save it only if it is valid and new."""
-    import shutil
-    import tempfile
-
-    from ingest.parse import read_case, read_front_matter
+    """Validate an uploaded case file and save it if it is valid and new; the uploaded copy
+    is always removed from Gradio's upload folder, accepted or not."""
+    from ingest.upload import add_case_file
 
     if not path:
         return "No file."
     source = Path(path)
-    if source.stat().st_size > UPLOAD_LIMIT:
-        return f"Refused: the file is larger than {UPLOAD_LIMIT:,} bytes."
-    with tempfile.TemporaryDirectory() as tmp:
-        staging = Path(tmp) / "cases"
-        for market in Market:
-            (staging / market.value).mkdir(parents=True)
-        raw = source.read_bytes()
-        try:
-            front = read_front_matter(raw, source.name)
-            market = Market(str(front.get("market")))
-            case_id = str(front.get("id"))
-        except ElsewhereError as exc:
-            return f"Not a valid case file: {exc}"
-        except ValueError:
-            return "Not a valid case file: `market` must be `china` or `overseas`."
-        if not re.fullmatch(ID_PATTERN, case_id):
-            return f"Not a valid case id: {case_id!r} (lowercase words joined by hyphens)."
-        staged = staging / market.value / f"{case_id}.md"
-        staged.write_bytes(raw)
-        try:
-            read_case(staged, staging, settings.max_case_bytes)
-        except ElsewhereError as exc:
-            return "Problems found; nothing was saved:\n\n" + "\n".join(
-                f"- {line}" for line in str(exc).splitlines()
-            )
-        target = settings.cases_dir / market.value / f"{case_id}.md"
-        if target.exists():
-            return f"A case with id `{case_id}` already exists; nothing was saved."
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(staged, target)
-    return f"Saved `{target}`. Index it with the button below."
+    try:
+        target = add_case_file(settings.cases_dir, source, settings.max_case_bytes)
+    except ElsewhereError as exc:
+        lines = "\n".join(f"- {line}" for line in str(exc).splitlines())
+        return html_free("Problems found; nothing was saved:\n\n" + lines)
+    finally:
+        source.unlink(missing_ok=True)
+    return html_free(f"Saved `{target}`. Index it with the button below.")
 
 
 def _latest_eval() -> str:
@@ -246,12 +220,21 @@ def _latest_eval() -> str:
     return f"Latest run: `{runs[-1].name}`\n\n" + runs[-1].read_text("utf-8")
 
 
+def launch_options(settings: Settings) -> dict[str, Any]:
+    """How the app is served; `max_file_size` makes Gradio refuse an oversize upload while it
+    streams in, before anything is stored (our own check runs only on stored files)."""
+    return {
+        "server_name": settings.host,
+        "server_port": settings.port,
+        "show_error": False,
+        "max_file_size": settings.max_case_bytes,
+    }
+
+
 def serve(settings: Settings) -> None:
     retriever = Retriever.open(settings)
     service = AnswerService(settings, retriever)
     try:
-        build_app(settings, retriever, service).launch(
-            server_name=settings.host, server_port=settings.port, show_error=False
-        )
+        build_app(settings, retriever, service).launch(**launch_options(settings))
     finally:
         service.close()

@@ -240,9 +240,8 @@ def _refuse_aliases(front: str, rel: str) -> None:
     for event in yaml.parse(front, Loader=_SAFE_LOADER):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             line = event.start_mark.line + FRONT_LINE_OFFSET
-            raise CaseFileError(
-                [CaseProblem(rel, "front matter may not use YAML anchors or aliases (& or *)", line)]
-            )
+            message = "front matter may not use YAML anchors or aliases (& or *)"
+            raise CaseFileError([CaseProblem(rel, message, line)])
 
 
 def _yaml_problem(front: str, rel: str) -> CaseProblem:
@@ -292,7 +291,8 @@ def _problem_from_error(err: Any, tree: yaml.Node | None, rel: str) -> CaseProbl
             rel, "is not a known field (check the spelling)", _line_of(tree, loc), name
         )
     got = err.get("input")
-    shown = f", got {_short(got)}" if not isinstance(got, dict | list) and "got" not in message else ""
+    plain = not isinstance(got, dict | list) and "got" not in message
+    shown = f", got {_short(got)}" if plain else ""
     return CaseProblem(rel, f"{message}{shown}", _line_of(tree, loc), name)
 
 

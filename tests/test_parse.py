@@ -216,7 +216,8 @@ def test_plain_alias_is_refused_at_its_line(settings):
 
 @pytest.mark.parametrize("value", ["[2018, 2019]", "{start: 2018}", "true", "x" * 500])
 def test_years_of_the_wrong_type_or_size_is_refused_without_echoing_it(settings, value):
-    path = _write(settings.cases_dir, "acme.md", GOOD.replace("years: 2018-2022", f"years: {value}"))
+    text = GOOD.replace("years: 2018-2022", f"years: {value}")
+    path = _write(settings.cases_dir, "acme.md", text)
     (problem,) = _problems(path, settings.cases_dir)
     assert "`years` must be YYYY or YYYY-YYYY" in problem
     assert len(problem) < 200
