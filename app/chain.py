@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from app.prompts import instruction, load_prompt, render
+from app.question import clean_question
 from app.render import brief_markdown
 from app.retrieval import CaseHit, MarketChoice, Retriever, SearchResult
 from ingest.schema import Market, has_chinese
@@ -248,6 +249,7 @@ class AnswerEngine:
         asker: Market | None = None,
     ) -> Iterator[Event]:
         started = time.perf_counter()
+        question = clean_question(question).text
         standalone = self.condense(question, history)
         result = self.retriever.search(standalone, k=self.k, market=market, asker=asker)
         retrieval_ms = _ms(started)

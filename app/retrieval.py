@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from app.errors import IndexNotReadyError
 from app.query import QueryIntent, english_glosses, parse_question
+from app.question import clean_question
 from ingest.keyword import KeywordIndex
 from ingest.schema import Market
 from ingest.state import CaseRecord, IndexState
@@ -147,6 +148,7 @@ class Retriever:
     ) -> SearchResult:
         """Top-k cases for a question; `market` overrides the geography found in it."""
         started = time.perf_counter()
+        question = clean_question(question).text  # idempotent; the edges call it first too
         intent = parse_question(question, asker or self.asker)
         chosen = _market_filter(intent, market, self.config.geo_filter)
         text = question

@@ -16,6 +16,7 @@ import gradio as gr
 
 from app.chain import Brief, Done, Token
 from app.errors import ElsewhereError
+from app.question import clean_question, clip_notice
 from app.render import brief_markdown, case_markdown, html_free
 from app.retrieval import MarketChoice, Retriever
 from app.session import AnswerService
@@ -67,40 +68,40 @@ def _history_pairs(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 def build_app(settings: Settings, retriever: Retriever, service: AnswerService) -> gr.Blocks:
     @_user_errors
-    def ask(question: str, messages: list[dict[str, Any]], market: str) -> Iterator[Any]:
-        if not question.strip():
-            raise gr.Error("Type a question first.")
+    def ask(raw: str, messages: list[dict[str, Any]], market: str) -> Iterator[Any]:
+        checked = clean_question(raw or "")
+        question, clipped = checked.text, clip_notice(checked) or ""
         history = _history_pairs(messages or [])
         messages = [
             *(messages or []),
             {"role": "user", "content": html_free(question)},
             {"role": "assistant", "content": "Searching the case library..."},
         ]
-        yield messages, "", ""
+        yield messages, "", clipped
         brief, text = "", ""
         for event in service.stream(question, history, _market(market)):
             if isinstance(event, Brief):
                 brief = html_free(brief_markdown(event.result))
                 messages[-1]["content"] = "Writing a cited brief..."
-                yield messages, brief, ""
+                yield messages, brief, clipped
             elif isinstance(event, Token):
                 text += event.text
                 messages[-1]["content"] = html_free(text)
-                yield messages, brief, ""
+                yield messages, brief, clipped
             elif isinstance(event, Done):
                 answer = event.answer
                 messages[-1]["content"] = html_free(answer.answer_markdown)
-                footer = answer.notice or ""
+                footer = f"{clipped} {answer.notice or ''}"
                 if answer.invalid_citations:
                     footer += f" Removed invalid citations: {answer.invalid_citations}."
                 yield messages, brief, html_free(footer.strip())
 
     @_user_errors
-    def search(question: str, market: str, k: float) -> str:
-        if not question.strip():
-            raise gr.Error("Type a question first.")
-        result = retriever.search(question, k=int(k), market=_market(market))
-        return html_free(brief_markdown(result))
+    def search(raw: str, market: str, k: float) -> str:
+        checked = clean_question(raw or "")
+        result = retriever.search(checked.text, k=int(k), market=_market(market))
+        notice = clip_notice(checked)
+        return html_free((f"*{notice}*\n\n" if notice else "") + brief_markdown(result))
 
     @_user_errors
     def compare(case_ids: list[str], synthesis: bool) -> Iterator[str]:

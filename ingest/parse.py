@@ -150,10 +150,13 @@ def _capped(problems: list[CaseProblem], rel: str) -> list[CaseProblem]:
 
 
 def _display_path(path: Path, cases_dir: Path) -> str:
+    """`cases/china/x.md`; a byte that is not UTF-8 in a file name shows as `\\xNN`, so the
+    name is printable and JSON-safe everywhere it goes."""
     try:
-        return str(Path(cases_dir.name) / path.relative_to(cases_dir))
+        shown = Path(cases_dir.name) / path.relative_to(cases_dir)
     except ValueError:
-        return str(path)
+        shown = path
+    return os.fsencode(shown).decode("utf-8", "backslashreplace")
 
 
 def _read_bounded(path: Path, cases_dir: Path, rel: str, max_bytes: int) -> bytes:
@@ -239,7 +242,8 @@ def _refuse_aliases(front: str, rel: str) -> None:
     """Scan parser events only (linear in the text, nothing expanded) for anchors/aliases."""
     for event in yaml.parse(front, Loader=_SAFE_LOADER):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            line = event.start_mark.line + FRONT_LINE_OFFSET
+            mark = event.start_mark
+            line = mark.line + FRONT_LINE_OFFSET if mark is not None else None
             message = "front matter may not use YAML anchors or aliases (& or *)"
             raise CaseFileError([CaseProblem(rel, message, line)])
 

@@ -196,3 +196,19 @@ def test_html_in_a_case_is_shown_as_text(settings, uploads):
         assert "![" not in text
     assert '&lt;img src="http://tracker.invalid/p.png">' in page
     assert "&lt;form" in page and "&lt;script>" in page
+
+
+# (gradio_client cannot send a lone surrogate; clean_question's own tests cover that kind.)
+@pytest.mark.parametrize("raw,message", [("   ", "the question is empty"), ("\x07", "empty")])
+def test_ask_and_search_refuse_bad_questions_with_a_message(client, raw, message):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=message):
+        client.predict(raw, [], "auto (from the question)", api_name="/ask")
+    with pytest.raises(AppError, match=message):
+        client.predict(raw, "any", 3, api_name="/search")
+
+
+def test_search_clips_a_huge_question_and_says_so(client):
+    text = client.predict("membership " * 20_000, "any", 3, api_name="/search")
+    assert "only the first" in text and "DashClub" in text
