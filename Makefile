@@ -12,7 +12,11 @@ export TOKENIZERS_PARALLELISM := false
 export OMP_WAIT_POLICY ?= PASSIVE
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-llm run test test-fast check eval eval-check eval-beir bench clean
+CHROMA_HOST := 127.0.0.1
+CHROMA_PORT ?= 8000
+CHROMA_DIR ?= .elsewhere/chroma-server
+SERVER_SUITES := tests/test_ingest.py tests/test_retrieval.py tests/test_server.py
+.PHONY: help setup setup-llm run test test-fast test-server check chroma eval eval-check eval-beir bench bench-scale clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -47,6 +51,14 @@ test: $(STAMP) $(SMOL_STAMP) ## Install what tests need and run the whole suite 
 
 test-fast: $(STAMP) ## Only the fast tier (no real models)
 	$(BIN)/python -m pytest -q -m "not slow"
+
+test-server: $(STAMP) ## Ingest + retrieval suites against the Chroma server at ELSEWHERE_TEST_CHROMA_URL
+	@test -n "$$ELSEWHERE_TEST_CHROMA_URL" || { echo "set ELSEWHERE_TEST_CHROMA_URL (see make chroma)"; exit 2; }
+	$(BIN)/python -m pytest -q -m "not slow" $(SERVER_SUITES)
+
+chroma: $(STAMP) ## Run a local Chroma server on 127.0.0.1 (CHROMA_PORT=8000, CHROMA_DIR=.elsewhere/chroma-server)
+	@echo "export ELSEWHERE_CHROMA_URL=http://$(CHROMA_HOST):$(CHROMA_PORT)  # in the app's shell"
+	$(BIN)/chroma run --path $(CHROMA_DIR) --host $(CHROMA_HOST) --port $(CHROMA_PORT)
 
 check: $(STAMP) ## Lint, format check and type check
 	$(BIN)/ruff check app ingest evals tests

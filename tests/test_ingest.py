@@ -154,7 +154,7 @@ def test_writes_nothing_outside_the_data_dir(settings, starter, tmp_path):
     run_ingest(settings)
     created = {p.name for p in tmp_path.iterdir()}
     assert created == {"cases", "data"}
-    assert Path(settings.data_dir / "chroma").is_dir()
+    assert Path(settings.data_dir / "chroma").is_dir() == (settings.chroma_url is None)
 
 
 def test_starter_helper_writes_six_valid_cases(settings):
@@ -230,14 +230,27 @@ def test_unreachable_chroma_server_is_named_before_any_embedding(settings, start
     assert "chroma run --path DIR --host 127.0.0.1 --port 9" in message
 
 
-def test_deleted_vector_store_is_noticed_and_rebuilt(settings, starter):
+def wipe_vector_store(settings) -> None:
+    """What losing the vector store looks like: its folder deleted, or every collection gone
+    from the server (as on a fresh one)."""
     import shutil
 
     from chromadb.api.client import SharedSystemClient
 
+    from ingest.store import open_client
+
+    if settings.chroma_url:
+        client = open_client(settings)
+        for name in (settings.collection_name, settings.records_collection_name):
+            client.delete_collection(name)
+    else:
+        shutil.rmtree(settings.chroma_dir)
+        SharedSystemClient.clear_system_cache()  # as a new process would: chromadb caches clients
+
+
+def test_deleted_vector_store_is_noticed_and_rebuilt(settings, starter):
     run_ingest(settings)
-    shutil.rmtree(settings.chroma_dir)
-    SharedSystemClient.clear_system_cache()  # as a new process would: chromadb caches clients
+    wipe_vector_store(settings)
     report = run_ingest(settings)
     assert report.restored == sorted(starter) and report.unchanged == []
     assert report.counts()["restored"] == 6
