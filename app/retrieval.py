@@ -10,6 +10,7 @@ Opening a `Retriever` loads the embedding model, Chroma and the persisted BM25 i
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections import defaultdict
@@ -202,6 +203,17 @@ class Retriever:
         started = time.perf_counter()
         question = clean_question(question).text  # idempotent; the edges call it first too
         self.keep_in_step()
+        # One snapshot for the whole search, even if a reload swaps in another meanwhile.
+        return copy.copy(self)._search(question, k, market, asker, started)
+
+    def _search(
+        self,
+        question: str,
+        k: int,
+        market: MarketChoice,
+        asker: Market | None,
+        started: float,
+    ) -> SearchResult:
         intent = parse_question(question, asker or self.asker)
         chosen = _market_filter(intent, market, self.config.geo_filter)
         text = question
