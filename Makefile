@@ -77,5 +77,8 @@ eval-beir: $(STAMP) ## SciFact (BEIR) test split: BM25, dense, hybrid vs publish
 bench: $(STAMP) ## Benchmarks: ingest throughput, unchanged re-ingest, search latency
 	$(BIN)/python -m evals.bench
 
+bench-scale: $(STAMP) ## Synthetic library at BENCH_CHUNKS (default 1000) chunks, BENCH_MODES=embedded,server
+	$(BIN)/python -m evals.bench_scale
+
 clean: ## Remove the index and caches (keeps .venv)
 	rm -rf .elsewhere .pytest_cache .mypy_cache .ruff_cache evals/runs
