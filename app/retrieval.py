@@ -342,11 +342,23 @@ def _check_vectors(settings: Settings, expected: int) -> None:
         except NotFoundError:
             present = 0
     if present < expected:
+        _distrust_store(settings)
         raise IndexNotReadyError(
             f"the vector store at {where(settings)} holds {present:,} of the {expected:,} "
             "indexed chunks (its data was deleted, or this is a new server); run "
             "`elsewhere ingest` to restore it"
         )
+
+
+def _distrust_store(settings: Settings) -> None:
+    """Make the next ingest check the store in full rather than trust its file identity."""
+    from ingest.index import STORE_IDENTITY
+
+    state = IndexState(settings.index_dir / "state.sqlite")
+    try:
+        state.forget_meta(STORE_IDENTITY)
+    finally:
+        state.close()
 
 
 def _market_filter(intent: QueryIntent, override: MarketChoice, geo: bool) -> Market | None:

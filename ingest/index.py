@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.errors import IngestLockedError
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 ProgressFn = Callable[[int, int], None]
 StatusFn = Callable[[str], None]
 GROUP_CHUNKS = 64  # chunks embedded and committed together
+STORE_IDENTITY = "store_identity"  # state-DB meta key: the embedded store the last ingest left
+CHROMA_DB_FILE = "chroma.sqlite3"  # the embedded store's database file (chromadb 1.x)
 
 
 @dataclass
@@ -112,6 +115,12 @@ def _ingest_locked(
     scan = scan_library(settings.cases_dir, max_bytes=settings.max_case_bytes)
     state = IndexState(settings.index_dir / "state.sqlite")
     try:
+        report, to_write, fresh = _plan(settings, scan, state, set())
+        if not (fresh or to_write or report.removed or _dirty(settings).exists()):
+            if _embedded_store_as_left(settings, state):  # no Chroma, no model: a fast no-op
+                _keyword_index_in_step(settings, state)
+                report.chunks_total = len(state.chunk_ids())
+                return report
         client = open_client(settings)  # before any embedding: a dead server fails in a second
         with store_errors(settings, "indexing"):
             return _ingest_with(settings, scan, state, client, on_progress, status, embeddings)
@@ -119,22 +128,16 @@ def _ingest_locked(
         state.close()
 
 
-def _ingest_with(
-    settings: Settings,
-    scan: LibraryScan,
-    state: IndexState,
-    client: ClientAPI,
-    on_progress: ProgressFn | None,
-    status: StatusFn,
-    embeddings: Embeddings | None,
-) -> IngestReport:
+def _plan(
+    settings: Settings, scan: LibraryScan, state: IndexState, lost: set[str]
+) -> tuple[IngestReport, list[Case], bool]:
+    """What to (re)embed and remove; `lost` are indexed cases whose vectors went missing."""
     report = IngestReport()
     failed_paths = {problem.path for error in scan.errors for problem in error.problems}
     report.failed = [str(problem) for error in scan.errors for problem in error.problems]
     fresh = state.get_meta("fingerprint") != fingerprint(settings)
     stored = {} if fresh else state.hashes()
     current = {case.id: case for case in scan.cases}
-    lost = set() if fresh else _lost_cases(settings, client, state, status)
     to_write = [
         case
         for case in scan.cases
@@ -153,17 +156,61 @@ def _ingest_with(
         for cid in sorted(lost - set(current))
     ]
     report.removed = sorted(set(stored) - set(current) - set(report.kept_previous))
-    dirty = settings.index_dir / "ingest.dirty"
+    return report, to_write, fresh
+
+
+def _ingest_with(
+    settings: Settings,
+    scan: LibraryScan,
+    state: IndexState,
+    client: ClientAPI,
+    on_progress: ProgressFn | None,
+    status: StatusFn,
+    embeddings: Embeddings | None,
+) -> IngestReport:
+    fresh = state.get_meta("fingerprint") != fingerprint(settings)
+    lost = set() if fresh else _lost_cases(settings, client, state, status)
+    report, to_write, fresh = _plan(settings, scan, state, lost)
+    dirty = _dirty(settings)
     if fresh or to_write or report.removed or dirty.exists():
         dirty.touch()
         _apply(settings, client, state, report, to_write, fresh, on_progress, status, embeddings)
         rebuild_keyword_index(settings.index_dir, state)
         dirty.unlink()
-    elif KeywordIndex.saved_stamp(settings.index_dir) != state.stamp():
-        rebuild_keyword_index(settings.index_dir, state)
+    _keyword_index_in_step(settings, state)
     _publish(settings, client, state)
+    state.set_meta(STORE_IDENTITY, store_identity(settings))
     report.chunks_total = len(state.chunk_ids())
     return report
+
+
+def _dirty(settings: Settings) -> Path:
+    return settings.index_dir / "ingest.dirty"
+
+
+def _keyword_index_in_step(settings: Settings, state: IndexState) -> None:
+    if KeywordIndex.saved_stamp(settings.index_dir) != state.stamp():
+        rebuild_keyword_index(settings.index_dir, state)
+
+
+def store_identity(settings: Settings) -> str:
+    """Embedded mode: which Chroma database file this data dir holds (device, inode); a deleted
+    or replaced store has another identity or none. Server mode: "" (always checked)."""
+    if settings.chroma_url:
+        return ""
+    try:
+        info = (settings.chroma_dir / CHROMA_DB_FILE).stat()
+    except OSError:
+        return "missing"
+    return f"{info.st_dev}:{info.st_ino}"
+
+
+def _embedded_store_as_left(settings: Settings, state: IndexState) -> bool:
+    """True if the embedded store is the very one the last complete ingest left (so it need
+    not be opened). A server is always asked: it may have been replaced by a fresh one."""
+    if settings.chroma_url:
+        return False
+    return state.get_meta(STORE_IDENTITY) == store_identity(settings) != "missing"
 
 
 def _lost_cases(

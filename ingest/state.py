@@ -95,6 +95,14 @@ class IndexState:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def set_meta(self, key: str, value: str) -> None:
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def forget_meta(self, key: str) -> None:
+        with self._db:
+            self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
+
     def hashes(self) -> dict[str, tuple[str, str]]:
         """case_id -> (content_hash, relpath) for every indexed case."""
         rows = self._db.execute("SELECT case_id, content_hash, relpath FROM cases")
