@@ -260,8 +260,8 @@ def _publish(settings: Settings, client: ClientAPI, state: IndexState) -> None:
     theirs = stored_records(client, settings)
     upsert_records(client, settings, [row for cid, row in mine.items() if theirs.get(cid) != row])
     extra = [cid for cid in theirs if cid not in mine]
-    if extra:
-        records_collection(client, settings).delete(ids=extra)
+    for part in batches(extra, client.get_max_batch_size()):
+        records_collection(client, settings).delete(ids=part)
     write_stamp(client, settings, stamp)
 
 

@@ -273,3 +273,11 @@ def test_compare_unknown_id_and_wrong_count(starter):
     assert result.exit_code == 1 and "no indexed case with id nope" in result.output
     result = run("compare", "dash-club", "--llm", "none")
     assert result.exit_code == 1 and "compare takes 2 to 4 case ids" in result.output
+
+
+def test_ingest_with_the_chroma_server_down_is_one_clean_line(starter, monkeypatch):
+    monkeypatch.setenv("ELSEWHERE_CHROMA_URL", "http://127.0.0.1:9")
+    result = run("ingest")
+    assert result.exit_code == 1
+    assert "cannot reach the Chroma server at http://127.0.0.1:9" in result.output
+    assert "make chroma" in result.output and "Traceback" not in result.output
