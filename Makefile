@@ -12,7 +12,11 @@ export TOKENIZERS_PARALLELISM := false
 export OMP_WAIT_POLICY ?= PASSIVE
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-llm run browsers test test-fast screenshots check eval eval-check eval-beir bench clean
+CHROMA_HOST := 127.0.0.1
+CHROMA_PORT ?= 8000
+CHROMA_DIR ?= .elsewhere/chroma-server
+SERVER_SUITES := tests/test_ingest.py tests/test_retrieval.py tests/test_server.py
+.PHONY: help setup setup-llm run browsers test test-fast test-server screenshots check chroma eval eval-check eval-beir bench bench-scale clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -54,6 +58,14 @@ test-fast: $(STAMP) ## Only the fast tier (no real models, no browser)
 screenshots: $(STAMP) browsers ## Refresh the README screenshots in docs/ from the browser tests
 	ELSEWHERE_DOCS_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/test_web_browser.py
 
+test-server: $(STAMP) ## Ingest + retrieval suites against the Chroma server at ELSEWHERE_TEST_CHROMA_URL
+	@test -n "$$ELSEWHERE_TEST_CHROMA_URL" || { echo "set ELSEWHERE_TEST_CHROMA_URL (see make chroma)"; exit 2; }
+	$(BIN)/python -m pytest -q -m "not slow" $(SERVER_SUITES)
+
+chroma: $(STAMP) ## Run a local Chroma server on 127.0.0.1 (CHROMA_PORT=8000, CHROMA_DIR=.elsewhere/chroma-server)
+	@echo "export ELSEWHERE_CHROMA_URL=http://$(CHROMA_HOST):$(CHROMA_PORT)  # in the app's shell"
+	$(BIN)/chroma run --path $(CHROMA_DIR) --host $(CHROMA_HOST) --port $(CHROMA_PORT)
+
 check: $(STAMP) ## Lint, format check and type check
 	$(BIN)/ruff check app ingest evals tests
 	$(BIN)/ruff format --check app ingest evals tests
@@ -70,6 +82,9 @@ eval-beir: $(STAMP) ## SciFact (BEIR) test split: BM25, dense, hybrid vs publish
 
 bench: $(STAMP) ## Benchmarks: ingest throughput, unchanged re-ingest, search latency
 	$(BIN)/python -m evals.bench
+
+bench-scale: $(STAMP) ## Synthetic library at BENCH_CHUNKS (default 1000) chunks, BENCH_MODES=embedded,server
+	$(BIN)/python -m evals.bench_scale
 
 clean: ## Remove the index and caches (keeps .venv)
 	rm -rf .elsewhere .pytest_cache .mypy_cache .ruff_cache evals/runs

@@ -62,7 +62,25 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
 
 
 def _echo_json(payload: Any) -> None:
-    click.echo(json.dumps(payload, ensure_ascii=False))
+    """One JSON line; valid UTF-8 even when a value holds undecodable bytes (lone surrogates
+    from a file name or argv), which are then written as \\u escapes."""
+    text = json.dumps(payload, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(payload, ensure_ascii=True)
+    click.echo(text)
+
+
+def _question(raw: str) -> str:
+    """The shared question check; a clipped question is said on stderr."""
+    from app.question import clean_question, clip_notice
+
+    question = clean_question(raw)
+    notice = clip_notice(question)
+    if notice:
+        click.echo(notice, err=True)
+    return question.text
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -117,8 +135,10 @@ def cases_check(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, stri
             }
         )
     else:
+        from app.question import printable
+
         for line in problems + [_warning_text(warning) for warning in warnings]:
-            click.echo(line, err=True)
+            click.echo(printable(line), err=True)
         click.echo(
             f"{scan.files_seen} file(s) checked, {len(scan.cases)} valid, "
             f"{len(scan.errors)} with problems, {len(warnings)} warning(s)"
@@ -238,8 +258,9 @@ class _Progress:
 @ASKER_OPTION
 @click.option(
     "--batch",
-    type=click.File("r", encoding="utf-8"),
-    help='JSON lines {"id": ..., "q": ..., "market": optional}; one result line each.',
+    type=click.File("r", encoding="utf-8", errors="surrogateescape"),
+    help='JSON lines {"id": ..., "q": ..., "market": optional}; one result line each '
+    '(a bad line gets {"id", "error"} and the batch goes on; exit 1 if any line failed).',
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the documented shape).")
 @click.option("--embedder", type=click.Choice(["minilm", "use", "hash"]))
@@ -260,13 +281,15 @@ def search(
 
     if (question is None) == (batch is None):
         raise click.UsageError("give a QUESTION or --batch FILE (not both)")
+    text = _question(question) if question is not None else None
     settings = _settings(ctx, asker_market=asker, embedder=embedder)
     retriever = Retriever.open(settings)
     if batch is not None:
-        _search_batch(retriever, batch, k, market)
+        if not _search_batch(retriever, batch, k, market):
+            sys.exit(1)
         return
-    assert question is not None
-    result = retriever.search(question, k=k, market=_market_choice(market))
+    assert text is not None
+    result = retriever.search(text, k=k, market=_market_choice(market))
     if as_json:
         _echo_json(result.as_json())
     else:
@@ -281,33 +304,63 @@ def _market_choice(value: str | None) -> Any:
     return Market(value)
 
 
-def _search_batch(retriever: Any, lines: Any, k: int, market: str | None) -> None:
+def _search_batch(retriever: Any, lines: Any, k: int, market: str | None) -> bool:
+    """One JSON result line per question line; a bad line gets an error line. True if all ok."""
+    from app.question import clean_question
+
+    ok = True
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
-            qid, text = item["id"], item["q"]
-            chosen = _market_choice(item.get("market") or market)
-        except (ValueError, KeyError, TypeError):
-            raise click.ClickException(
-                f'--batch line {number}: expected {{"id": ..., "q": ..., "market": optional}}'
-            ) from None
-        result = retriever.search(str(text), k=k, market=chosen)
+            qid, text, chosen = _batch_item(line, number, market)
+            result = retriever.search(clean_question(text).text, k=k, market=chosen)
+        except ElsewhereError as exc:
+            ok = False
+            _echo_json({"id": _line_id(line, number), "line": number, "error": str(exc)})
+            continue
         _echo_json({"id": qid, **result.as_json()})
+    return ok
+
+
+def _batch_item(line: str, number: int, market: str | None) -> tuple[Any, str, Any]:
+    from app.errors import QuestionError
+
+    try:
+        item = json.loads(line)
+        qid, text = item["id"], item["q"]
+        chosen = _market_choice(item.get("market") or market)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise QuestionError(
+            "bad_line", f'line {number}: expected {{"id": ..., "q": ..., "market": optional}}'
+        ) from None
+    if not isinstance(text, str):
+        raise QuestionError("bad_line", f'line {number}: "q" must be a string')
+    return qid, text, chosen
+
+
+def _line_id(line: str, number: int) -> Any:
+    try:
+        item = json.loads(line)
+        return item.get("id") if isinstance(item, dict) else None
+    except ValueError:
+        return None
 
 
 def _print_hits(result: Any) -> None:
+    from app.question import printable
+
     scope = result.market_filter or "any market"
-    click.echo(f"{len(result.hits)} case(s) for: {result.query}  [{scope}]")
+    lines = [f"{len(result.hits)} case(s) for: {result.query}  [{scope}]"]
     for rank, hit in enumerate(result.hits, start=1):
         r = hit.record
-        click.echo(f"\n{rank}. {r.company} ({r.market}, {r.sector}, {r.outcome})  [{r.case_id}]")
-        click.echo(f"   {r.summary}")
+        lines.append(f"\n{rank}. {r.company} ({r.market}, {r.sector}, {r.outcome})  [{r.case_id}]")
+        lines.append(f"   {r.summary}")
         if hit.evidence:
             best = hit.evidence[0]
             snippet = " ".join(best.text.split())[:240]
-            click.echo(f"   {best.section}: {snippet}")
+            lines.append(f"   {best.section}: {snippet}")
+    click.echo(printable("\n".join(lines)))  # case text is untrusted: no terminal escapes
 
 
 @cli.command()
@@ -344,23 +397,25 @@ def ask(
 ) -> None:
     """Answer QUESTION with a short brief citing the matched cases (streams to the terminal)."""
     from app.chain import Brief, Done, Token
+    from app.question import printable
     from app.render import brief_markdown
     from app.session import answer_session
 
+    text = _question(question)
     settings = _settings(ctx, asker_market=asker, llm=llm)
     if not as_json:
         click.echo(f"loading ({settings.llm} model)...", err=True)
     with answer_session(settings) as engine:
-        for event in engine.stream(question, market=_market_choice(market)):
+        for event in engine.stream(text, market=_market_choice(market)):
             if as_json:
                 if isinstance(event, Done):
                     _echo_json(event.answer.as_json())
             elif isinstance(event, Brief):
-                click.echo(brief_markdown(event.result))
+                click.echo(printable(brief_markdown(event.result)))
                 if engine.chat_model is not None and event.result.hits:
                     click.echo("---")
             elif isinstance(event, Token):
-                click.echo(event.text, nl=False)
+                click.echo(printable(event.text), nl=False)
             elif isinstance(event, Done):
                 _print_answer_footer(event.answer)
 

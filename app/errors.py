@@ -7,6 +7,8 @@
     ├── IndexNotReadyError         no index yet, or it was built differently; run `elsewhere ingest`
     ├── IngestLockedError          another ingest holds the lock
     ├── CaseNotFoundError          an id names no case in the index
+    ├── QuestionError              a question cannot be used (empty, not UTF-8); has a `kind`
+    ├── VectorStoreError           the Chroma server is unreachable or failed mid-operation
     ├── ModelUnavailableError      a packaged model or GGUF file is missing or corrupt
     └── LLMError                   the language model failed, timed out or died mid-answer
 
@@ -61,6 +63,18 @@ class IngestLockedError(ElsewhereError):
 
 
 class CaseNotFoundError(ElsewhereError):
+    pass
+
+
+class QuestionError(ElsewhereError):
+    """`kind` is "empty" or "not_utf8", for code that must tell them apart."""
+
+    def __init__(self, kind: str, message: str):
+        self.kind = kind
+        super().__init__(message)
+
+
+class VectorStoreError(ElsewhereError):
     pass
 
 

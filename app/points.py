@@ -46,6 +46,7 @@ POINT_FIELDS = ("did", "result")
 TRANSFER_FIELDS = ("borrow", "caveat")
 FIELD_CHARS = {"did": 240, "result": 170, "borrow": 170, "caveat": 170}
 TERMINAL = ".!?。！？"
+CUT_SHARE = 0.9  # a field this close to its length limit without an ending was cut off
 QUESTION_TOKENS = 160  # a longer question is clipped in the prompt (retrieval sees all of it)
 EVIDENCE_TOKENS = 90  # per evidence excerpt inside a case's budget
 
@@ -112,12 +113,14 @@ class Checker:
         self.said: list[str] = []
         self.corrections: list[Correction] = []
 
-    def clean(self, text: str, source: str, case_id: str | None) -> str:
-        """The sentences of `text` that pass every check against `source`; a sentence cut off
-        by the field's length limit is dropped rather than shown half-finished."""
+    def clean(self, text: str, source: str, case_id: str | None, limit: int = 0) -> str:
+        """The sentences of `text` that pass every check against `source`. A last sentence
+        without an ending, when the field ran into its length `limit`, was cut off by the
+        grammar: it is dropped rather than shown half-finished."""
         kept = []
         parts = sentences(_flatten(text))
-        if parts and parts[-1][-1] not in TERMINAL and len(parts) > 1:
+        cut = limit and len(text) >= CUT_SHARE * limit
+        if parts and parts[-1][-1] not in TERMINAL and (cut or len(parts) > 1):
             self.corrections.append(Correction("cut-off", case_id, parts[-1], "unfinished"))
             parts = parts[:-1]
         for sentence in parts:
@@ -272,7 +275,7 @@ def generate_point(
     messages = point_messages(question, hit, encoding, budget, checker.language)
     started = False
     for key, raw in stream_fields(chat_model, messages, POINT_FIELDS, "point", deadline):
-        text = checker.clean(raw, source, record.case_id)
+        text = checker.clean(raw, source, record.case_id, FIELD_CHARS[key])
         if not text:
             continue
         if not started and content_words(text, _names(record)) < NAMES_ONLY_WORDS:
@@ -309,7 +312,7 @@ def generate_transfer(
     )
     source = "\n".join(case_text(records[p.case_id]) for p in points)
     for key, raw in stream_fields(chat_model, messages, TRANSFER_FIELDS, "transfer", deadline):
-        text = checker.clean(raw, source, None)
+        text = checker.clean(raw, source, None, FIELD_CHARS[key])
         if text:
             tag = "borrow_label" if key == "borrow" else "caveat_label"
             yield Shown(f"**{label(checker.language, tag)}** {text} ")

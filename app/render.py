@@ -87,3 +87,14 @@ def answer_export(
         lines += [f"- {source_line(source, esc)}" for source in record.sources]
         lines.append("")
     return "\n".join(lines)
+
+
+def html_free(markdown: str) -> str:
+    """Markdown for a web page with no HTML from case files (or a model) in it.
+
+    Case files are untrusted text: `<img src=...>` would load from outside (tracking) and a
+    `<form>` could phish. Our own Markdown never emits HTML, so every `<` becomes `&lt;` (shown
+    as a literal "<"), and Markdown image syntax `![..](..)` is broken into text so nothing
+    loads. Links stay links.
+    """
+    return markdown.replace("<", "&lt;").replace("![", "!\\[")

@@ -10,6 +10,8 @@ Opening a `Retriever` loads the embedding model, Chroma and the persisted BM25 i
 
 from __future__ import annotations
 
+import copy
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from app.errors import IndexNotReadyError
 from app.query import QueryIntent, english_glosses, parse_question
+from app.question import clean_question
 from ingest.keyword import KeywordIndex
 from ingest.schema import Market
 from ingest.state import CaseRecord, IndexState
@@ -109,8 +112,8 @@ class CaseScope:
 
 @dataclass(frozen=True)
 class IndexSnapshot:
-    """What one ingest produced, read together: a reload swaps the whole snapshot at once, so
-    a search running meanwhile sees either the old index or the new one, never a mix."""
+    """What a search reads besides the vector store; replaced as one object on reload, so a
+    search running during a reload sees the old index or the new one, never a mix."""
 
     records: dict[str, CaseRecord]
     keyword: KeywordIndex
@@ -131,17 +134,20 @@ class Retriever:
         dense: list[Chroma],
         config: RetrievalConfig = RetrievalConfig(),
         asker: Market | None = None,
+        settings: Settings | None = None,
     ):
         self._snapshot = IndexSnapshot.of(records, keyword)
         self.dense = dense
         self.config = config
         self.asker = asker
+        self._settings = settings  # set by `open`: store errors named, server mode kept in step
+        self._sync_lock = threading.Lock()
+        self._next_check = time.monotonic() + (settings.sync_seconds if settings else 0)
         self.scope: CaseScope | None = None
 
     def scoped(self, scope: CaseScope) -> Retriever:
         """A view of the same index that only returns cases within `scope`."""
-        view = Retriever.__new__(Retriever)
-        view.__dict__.update(self.__dict__)
+        view = copy.copy(self)
         view.scope = scope
         return view
 
@@ -153,6 +159,10 @@ class Retriever:
     def keyword(self) -> KeywordIndex:
         return self._snapshot.keyword
 
+    @property
+    def _chunks(self) -> dict[str, dict[str, Any]]:
+        return self._snapshot.chunks
+
     @classmethod
     def open(
         cls,
@@ -160,24 +170,48 @@ class Retriever:
         config: RetrievalConfig = RetrievalConfig(),
         embeddings: Embeddings | None = None,
     ) -> Retriever:
-        """Load what the config needs from the index under `settings.data_dir`."""
+        """Load what the config needs from the index under `settings.data_dir` (in server
+        mode, first brought in step with the shared server)."""
         records, keyword = load_index(settings)
         dense = []
         if config.use_dense:
             from ingest.embed import make_embeddings
             from ingest.store import open_store
 
-            dense.append(open_store(settings, embeddings or make_embeddings(settings.embedder)))
+            store = open_store(settings, embeddings or make_embeddings(settings.embedder))
+            _check_vectors(settings, len(keyword.records))
+            dense.append(store)
         asker = Market(settings.asker_market) if settings.asker_market else None
-        return cls(records, keyword, dense, config, asker)
+        return cls(records, keyword, dense, config, asker, settings)
 
     def reload(self, settings: Settings) -> None:
         """Pick up a new ingest: case records and the BM25 index are re-read from disk (the
         vector store is live already)."""
-        self._snapshot = IndexSnapshot.of(*load_index(settings))  # one assignment: atomic
+        self._snapshot = IndexSnapshot.of(*load_index(settings))
+
+    def keep_in_step(self) -> None:
+        """Server mode: at most every `sync_seconds`, compare the server's library stamp with
+        ours and reload when another instance has ingested. One search does the check while
+        the others go on with the current snapshot."""
+        settings = self._settings
+        if settings is None or not settings.chroma_url or time.monotonic() < self._next_check:
+            return
+        if not self._sync_lock.acquire(blocking=False):
+            return
+        try:
+            from ingest.mirror import shared_stamp
+            from ingest.store import open_client, store_errors
+
+            self._next_check = time.monotonic() + settings.sync_seconds
+            with store_errors(settings, "checking for a new ingest"):
+                stamp = shared_stamp(settings, open_client(settings))
+            if stamp.stamp != self.keyword.stamp:
+                self.reload(settings)
+        finally:
+            self._sync_lock.release()
 
     def with_config(self, config: RetrievalConfig) -> Retriever:
-        return Retriever(self.records, self.keyword, self.dense, config, self.asker)
+        return Retriever(self.records, self.keyword, self.dense, config, self.asker, self._settings)
 
     def search(
         self,
@@ -188,7 +222,19 @@ class Retriever:
     ) -> SearchResult:
         """Top-k cases for a question; `market` overrides the geography found in it."""
         started = time.perf_counter()
-        snap = self._snapshot  # one consistent index for the whole search, even mid-reload
+        question = clean_question(question).text  # idempotent; the edges call it first too
+        self.keep_in_step()
+        # One snapshot for the whole search, even if a reload swaps in another meanwhile.
+        return copy.copy(self)._search(question, k, market, asker, started)
+
+    def _search(
+        self,
+        question: str,
+        k: int,
+        market: MarketChoice,
+        asker: Market | None,
+        started: float,
+    ) -> SearchResult:
         intent = parse_question(question, asker or self.asker)
         chosen = _market_filter(intent, market, self.config.geo_filter)
         text = question
@@ -200,73 +246,77 @@ class Retriever:
             t = time.perf_counter()
             weights = self.config.dense_weights or (self.config.dense_weight,) * len(self.dense)
             for store, weight in zip(self.dense, weights, strict=True):
-                ranked.append((self.dense_ranking(store, text, chosen, snap), weight))
+                ranked.append((self.dense_ranking(store, text, chosen), weight))
             timings["dense_ms"] = _ms(t)
         if self.config.use_keyword:
             t = time.perf_counter()
-            ranked.append((self.keyword_ranking(text, chosen, snap), self.config.keyword_weight))
+            ranked.append((self.keyword_ranking(text, chosen), self.config.keyword_weight))
             timings["keyword_ms"] = _ms(t)
         scores = fuse(ranked, self.config.rrf_k)
-        boosted = {cid: s * self._boost(cid, intent, snap) for cid, s in scores.items()}
-        hits = self.rank_cases(boosted, snap)[:k]
+        boosted = {cid: s * self._boost(cid, intent) for cid, s in scores.items()}
+        hits = self.rank_cases(boosted)[:k]
         timings["total_ms"] = _ms(started)
         return SearchResult(question, chosen.value if chosen else None, intent, hits, timings)
 
-    def dense_ranking(
-        self, store: Chroma, question: str, market: Market | None, snap: IndexSnapshot | None = None
-    ) -> list[str]:
+    def dense_ranking(self, store: Chroma, question: str, market: Market | None) -> list[str]:
         """Chunk ids from one vector store, best first, within the market filter."""
-        chunks = (snap or self._snapshot).chunks
         where = {"market": market.value} if market else None
-        found = store.similarity_search_with_score(question, k=self.config.candidates, filter=where)
-        return [doc.id for doc, _ in found if doc.id is not None and doc.id in chunks]
+        found = self._dense_search(store, question, where)
+        return [doc.id for doc, _ in found if doc.id is not None and doc.id in self._chunks]
 
-    def keyword_ranking(
-        self, question: str, market: Market | None, snap: IndexSnapshot | None = None
-    ) -> list[str]:
+    def _dense_search(self, store: Chroma, question: str, where: Any) -> list[Any]:
+        k = self.config.candidates
+        if self._settings is None:
+            return store.similarity_search_with_score(question, k=k, filter=where)
+        from ingest.store import store_errors
+
+        with store_errors(self._settings, "searching"):
+            return store.similarity_search_with_score(question, k=k, filter=where)
+
+    def keyword_ranking(self, question: str, market: Market | None) -> list[str]:
         """Chunk ids from BM25, best first, within the market filter."""
-        keyword = (snap or self._snapshot).keyword
-        mask = keyword.mask("market", market.value) if market else None
-        hits = keyword.search(question, self.config.candidates, mask)
-        return [keyword.records[hit.index]["id"] for hit in hits]
+        mask = self.keyword.mask("market", market.value) if market else None
+        hits = self.keyword.search(question, self.config.candidates, mask)
+        return [self.keyword.records[hit.index]["id"] for hit in hits]
 
-    def _boost(self, chunk_id: str, intent: QueryIntent, snap: IndexSnapshot) -> float:
-        lever = snap.chunks[chunk_id]["lever"]
+    def _boost(self, chunk_id: str, intent: QueryIntent) -> float:
+        lever = self._chunks[chunk_id]["lever"]
         wanted = {lever.value for lever in intent.levers}
         return 1.0 + self.config.lever_boost if lever and lever in wanted else 1.0
 
-    def rank_cases(
-        self, chunk_scores: dict[str, float], snap: IndexSnapshot | None = None
-    ) -> list[CaseHit]:
+    def rank_cases(self, chunk_scores: dict[str, float]) -> list[CaseHit]:
         """Pool chunk scores per case (best chunk + halving weights for the next three)."""
-        snap = snap or self._snapshot
         by_case: dict[str, list[tuple[float, str]]] = defaultdict(list)
         for chunk_id, score in chunk_scores.items():
-            by_case[snap.chunks[chunk_id]["case_id"]].append((score, chunk_id))
+            by_case[self._chunks[chunk_id]["case_id"]].append((score, chunk_id))
         hits = []
         for case_id, scored in by_case.items():
-            if case_id not in snap.records:
+            if case_id not in self.records:
                 continue
-            if self.scope is not None and not self.scope.admits(snap.records[case_id]):
+            if self.scope is not None and not self.scope.admits(self.records[case_id]):
                 continue
             scored.sort(reverse=True)
             if self.config.pooling == "max":
                 total = scored[0][0]
             else:
                 total = sum(score / (2**i) for i, (score, _) in enumerate(scored[:4]))
-            evidence = [_evidence(snap, cid, s) for s, cid in scored[: self.config.max_evidence]]
-            hits.append(CaseHit(snap.records[case_id], total, evidence))
+            evidence = [self._evidence(cid, s) for s, cid in scored[: self.config.max_evidence]]
+            hits.append(CaseHit(self.records[case_id], total, evidence))
         hits.sort(key=lambda hit: (-hit.score, hit.record.case_id))
         return hits
 
-
-def _evidence(snap: IndexSnapshot, chunk_id: str, score: float) -> Evidence:
-    rec = snap.chunks[chunk_id]
-    return Evidence(chunk_id, rec["section"], rec["text"].split("\n", 1)[-1], score)
+    def _evidence(self, chunk_id: str, score: float) -> Evidence:
+        rec = self._chunks[chunk_id]
+        return Evidence(chunk_id, rec["section"], rec["text"].split("\n", 1)[-1], score)
 
 
 def load_index(settings: Settings) -> tuple[dict[str, CaseRecord], KeywordIndex]:
-    """Case records and the BM25 index, or a clear error if `elsewhere ingest` has not run."""
+    """Case records and the BM25 index, or a clear error if `elsewhere ingest` has not run.
+
+    With a Chroma server, this instance's copy is first brought in step with the server's
+    library stamp (pulled from the server if another instance ran ingest)."""
+    if settings.chroma_url:
+        _pull_if_behind(settings)
     db = settings.index_dir / "state.sqlite"
     keyword = KeywordIndex.load(settings.index_dir) if db.exists() else None
     if keyword is None:
@@ -277,6 +327,59 @@ def load_index(settings: Settings) -> tuple[dict[str, CaseRecord], KeywordIndex]
     state = IndexState(db)
     try:
         return state.records(), keyword
+    finally:
+        state.close()
+
+
+PULL_ATTEMPTS = 5  # an ingest elsewhere may be writing; each failed pull waits a second
+
+
+def _pull_if_behind(settings: Settings) -> None:
+    from ingest.mirror import local_stamp, pull_library, shared_stamp
+    from ingest.store import open_client, store_errors, where
+
+    with store_errors(settings, "loading the index"):
+        client = open_client(settings)
+        for attempt in range(PULL_ATTEMPTS):
+            stamp = shared_stamp(settings, client)
+            if stamp.stamp == local_stamp(settings) or pull_library(settings, client, stamp):
+                return
+            time.sleep(attempt + 1)
+    if local_stamp(settings) is None:
+        raise IndexNotReadyError(
+            f"the index on {where(settings)} kept changing while this instance copied it "
+            "(an ingest is running?); try again when it has finished"
+        )
+
+
+def _check_vectors(settings: Settings, expected: int) -> None:
+    """A vector store holding fewer chunks than the keyword index (data deleted, a fresh
+    server) would leave search on BM25 alone without anyone noticing: refuse it instead."""
+    from chromadb.errors import NotFoundError
+
+    from ingest.store import open_client, store_errors, where
+
+    with store_errors(settings, "opening the index"):
+        try:
+            present = open_client(settings).get_collection(settings.collection_name).count()
+        except NotFoundError:
+            present = 0
+    if present < expected:
+        _distrust_store(settings)
+        raise IndexNotReadyError(
+            f"the vector store at {where(settings)} holds {present:,} of the {expected:,} "
+            "indexed chunks (its data was deleted, or this is a new server); run "
+            "`elsewhere ingest` to restore it"
+        )
+
+
+def _distrust_store(settings: Settings) -> None:
+    """Make the next ingest check the store in full rather than trust its file identity."""
+    from ingest.index import STORE_IDENTITY
+
+    state = IndexState(settings.index_dir / "state.sqlite")
+    try:
+        state.forget_meta(STORE_IDENTITY)
     finally:
         state.close()
 

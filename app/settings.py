@@ -32,6 +32,17 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".elsewhere"), description="where the index and models live")
     cases_dir: Path = Field(Path("cases"), description="the case library")
     chroma_url: str | None = Field(None, description="Chroma server URL; embedded if unset")
+    collection_prefix: str = Field(
+        "elsewhere",
+        pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]{1,40}$",
+        description="Chroma collection name prefix: several libraries can share one server",
+    )
+    sync_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="server mode: how often (at most) a search checks for another "
+        "instance's ingest and rebuilds the local keyword index",
+    )
     embedder: EmbedderName = Field(
         "use",
         description="use (multilingual USE, the default: best on the gold questions, which are "
@@ -54,7 +65,9 @@ class Settings(BaseSettings):
     llm_case_tokens: int = Field(
         260, ge=60, description="token budget of one case's excerpt in a point's prompt"
     )
-    llm_answer_points: int = Field(4, ge=3, le=5, description="most points (cases) per answer")
+    llm_answer_points: int = Field(
+        4, ge=3, le=5, description="most points (cases) per answer; past 3, only close matches"
+    )
     llm_speculative: Literal["ngram", "none"] = Field(
         "ngram",
         description="local model only: ngram = prompt-lookup speculative decoding (points "
@@ -115,7 +128,12 @@ class Settings(BaseSettings):
 
     @property
     def collection_name(self) -> str:
-        return f"elsewhere_cases_{self.embedder}"
+        return f"{self.collection_prefix}_cases_{self.embedder}"
+
+    @property
+    def records_collection_name(self) -> str:
+        """Case records + the library stamp, for instances that did not run ingest."""
+        return f"{self.collection_prefix}_records_{self.embedder}"
 
 
 def load_settings(**overrides: Any) -> Settings:

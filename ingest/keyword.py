@@ -23,6 +23,8 @@ from ingest.schema import has_chinese
 if TYPE_CHECKING:
     import numpy as np
 
+    from ingest.state import IndexState
+
 _WORD_OR_CJK = re.compile(r"[\u3400-\u9fff]+|[^\W_]+", re.UNICODE)
 _BRITISH = re.compile(r"(?<=\w{3})is(e|es|ed|ing|ation|ations|er|ers)$")
 POINTER = "bm25.current"
@@ -156,3 +158,21 @@ class KeywordIndex:
             return None
         retriever = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
         return cls(retriever, records, pointer["stamp"])
+
+
+def rebuild_keyword_index(index_dir: Path, state: IndexState) -> None:
+    """Build BM25 over exactly the chunks the state DB lists and save it beside it."""
+    rows = state.chunks()
+    records = state.records()
+    meta = [
+        {
+            "id": cid,
+            "case_id": case_id,
+            "section": section,
+            "lever": lever,
+            "market": records[case_id].market,
+            "text": text,
+        }
+        for cid, case_id, section, lever, text in rows
+    ]
+    KeywordIndex.build([row[4] for row in rows], meta, state.stamp()).save(index_dir)

@@ -25,6 +25,8 @@ from ingest.schema import MAX_WORDS, MIN_WORDS, SECTIONS, CaseMeta, Market
 SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 FRONT_MATTER_FENCE = "---"
+MAX_PROBLEMS_PER_FILE = 50  # a flood of errors hides the first one, which is often the cause
+FRONT_LINE_OFFSET = 2  # YAML line 0 is file line 2 (1-based, after the opening fence)
 
 
 @dataclass(frozen=True)
@@ -83,17 +85,13 @@ def read_case(path: Path, cases_dir: Path, max_bytes: int = 64 * 1024) -> Case:
     if meta is not None:
         _check_placement(meta, path, cases_dir, rel, problems)
     if problems or meta is None:
-        raise CaseFileError(problems)
+        raise CaseFileError(_capped(problems, rel))
     return Case(meta, sections, path, rel, content_hash(raw), title, words)
 
 
 def read_front_matter(raw: bytes, rel: str) -> dict[str, Any]:
     """The YAML front matter of raw case-file bytes (untrusted), or CaseFileError."""
-    front = split_front_matter(_decode(raw, rel), rel)[0]
-    try:
-        data = _load_yaml(front)
-    except yaml.YAMLError:
-        data = None
+    data = load_front_matter(split_front_matter(_decode(raw, rel), rel)[0], rel)
     if not isinstance(data, dict):
         raise CaseFileError([CaseProblem(rel, "front matter is not a valid YAML mapping", 2)])
     return data
@@ -104,39 +102,70 @@ def scan_library(
 ) -> LibraryScan:
     """Read every case file (or just `paths`); bad files become errors, good ones cases.
 
-    A duplicate id is an error on every file after the first that uses it (sorted by path).
+    An id used by several files is an error on each of them (see `unique_cases`).
     """
     scan = LibraryScan()
-    seen: dict[str, str] = {}
+    read: list[Case] = []
     for path in paths if paths is not None else case_files(cases_dir):
         scan.files_seen += 1
         try:
-            case = read_case(path, cases_dir, max_bytes)
+            read.append(read_case(path, cases_dir, max_bytes))
         except CaseFileError as exc:
             scan.errors.append(exc)
-            continue
-        problem = duplicate_id_problem(case.relpath, case.id, seen.get(case.id))
-        if problem is not None:
-            scan.errors.append(CaseFileError([problem]))
-            continue
-        seen[case.id] = case.relpath
-        scan.cases.append(case)
+    scan.cases, duplicates = unique_cases(read)
+    scan.errors += duplicates
     return scan
 
 
+def unique_cases(cases: Iterable[Case]) -> tuple[list[Case], list[CaseFileError]]:
+    """The cases whose id no other file uses, and one error per file that shares its id.
+
+    No file wins: picking one (by path order, say) would let a new file in china/ silently
+    replace an indexed case of the same id in overseas/. Each error names every file involved,
+    so whichever one the analyst opens tells them where the other is. `cases check`, ingest and
+    the web upload all decide duplicates here.
+    """
+    by_id: dict[str, list[Case]] = {}
+    for case in cases:
+        by_id.setdefault(case.id, []).append(case)
+    unique: list[Case] = []
+    errors: list[CaseFileError] = []
+    for case_id, group in by_id.items():
+        if len(group) == 1:
+            unique.append(group[0])
+            continue
+        for case in group:
+            others = ", ".join(other.relpath for other in group if other is not case)
+            message = f"{case_id!r} is also the id of {others}; ids must be unique, rename one"
+            errors.append(CaseFileError([CaseProblem(case.relpath, message, 2, "id")]))
+    return unique, errors
+
+
+def _capped(problems: list[CaseProblem], rel: str) -> list[CaseProblem]:
+    """At most MAX_PROBLEMS_PER_FILE problems, then one line counting the rest."""
+    if len(problems) <= MAX_PROBLEMS_PER_FILE:
+        return problems
+    more = len(problems) - MAX_PROBLEMS_PER_FILE
+    return [*problems[:MAX_PROBLEMS_PER_FILE], CaseProblem(rel, f"and {more:,} more problems")]
+
+
 def duplicate_id_problem(rel: str, case_id: str, owner: str | None) -> CaseProblem | None:
-    """The one duplicate-id rule (`cases check`, ingest and the web upload): an id belongs to
-    one file in the whole library, whichever market folder either file is in."""
+    """The duplicate-id rule for ONE new file against the library (the web form's check; a
+    whole scan uses `unique_cases`): an id belongs to one file, whichever market folder."""
     if owner is None or owner == rel:
         return None
-    return CaseProblem(rel, f"duplicates the id already used by {owner}", 2, "id")
+    message = f"{case_id!r} is also the id of {owner}; ids must be unique, rename one"
+    return CaseProblem(rel, message, 2, "id")
 
 
 def _display_path(path: Path, cases_dir: Path) -> str:
+    """`cases/china/x.md`; a byte that is not UTF-8 in a file name shows as `\\xNN`, so the
+    name is printable and JSON-safe everywhere it goes."""
     try:
-        return str(Path(cases_dir.name) / path.relative_to(cases_dir))
+        shown = Path(cases_dir.name) / path.relative_to(cases_dir)
     except ValueError:
-        return str(path)
+        shown = path
+    return os.fsencode(shown).decode("utf-8", "backslashreplace")
 
 
 def _read_bounded(path: Path, cases_dir: Path, rel: str, max_bytes: int) -> bytes:
@@ -194,13 +223,9 @@ def split_front_matter(text: str, rel: str) -> tuple[str, str, int]:
 
 def _validate_meta(front: str, rel: str, problems: list[CaseProblem]) -> CaseMeta | None:
     try:
-        data = _load_yaml(front)
-    except yaml.YAMLError:
-        exc = _pure_python_error(front)
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else None
-        reason = getattr(exc, "problem", None) or "malformed"
-        problems.append(CaseProblem(rel, f"front matter is not valid YAML: {reason}", line))
+        data = load_front_matter(front, rel)
+    except CaseFileError as exc:
+        problems.extend(exc.problems)
         return None
     if not isinstance(data, dict):
         problems.append(CaseProblem(rel, "front matter must be a YAML mapping of fields", 2))
@@ -214,17 +239,57 @@ def _validate_meta(front: str, rel: str, problems: list[CaseProblem]) -> CaseMet
         return None
 
 
-def _load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
+def load_front_matter(front: str, rel: str) -> Any:
+    """YAML front matter text -> Python data, bounded in time and memory, or CaseFileError.
 
-
-def _pure_python_error(text: str) -> yaml.YAMLError:
-    """The pure-Python parser's error for text libyaml rejected: its marks are more precise."""
+    Anchors and aliases are refused before anything is built: an alias bomb ("billion
+    laughs") is a few KB of YAML that expands to gigabytes once loaded or stringified.
+    Case front matter never needs them. Every YAML problem is reported at its own line.
+    """
     try:
-        yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        return exc
-    return yaml.YAMLError("malformed")
+        _refuse_aliases(front, rel)
+        return yaml.load(front, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
+    except yaml.YAMLError:
+        raise CaseFileError([_yaml_problem(front, rel)]) from None
+
+
+def _refuse_aliases(front: str, rel: str) -> None:
+    """Scan parser events only (linear in the text, nothing expanded) for anchors/aliases."""
+    for event in yaml.parse(front, Loader=SAFE_LOADER):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            mark = event.start_mark
+            line = mark.line + FRONT_LINE_OFFSET if mark is not None else None
+            message = "front matter may not use YAML anchors or aliases (& or *)"
+            raise CaseFileError([CaseProblem(rel, message, line)])
+
+
+def _yaml_problem(front: str, rel: str) -> CaseProblem:
+    """The pure-Python parser's view of text libyaml rejected: its marks are more precise."""
+    try:
+        yaml.safe_load(front)
+    except yaml.reader.ReaderError as exc:
+        line = front[: exc.position].count("\n") + FRONT_LINE_OFFSET
+        return CaseProblem(
+            rel,
+            f"front matter contains the control character U+{exc.character:04X}; remove it",
+            line,
+        )
+    except yaml.MarkedYAMLError as exc:
+        return CaseProblem(
+            rel, f"front matter is not valid YAML: {exc.problem or 'malformed'}", _yaml_line(exc)
+        )
+    except yaml.YAMLError:
+        pass
+    return CaseProblem(rel, "front matter is not valid YAML: malformed", 2)
+
+
+def _yaml_line(exc: yaml.MarkedYAMLError) -> int | None:
+    """Where the mistake is: an unclosed quote or bracket runs to the end of the front matter,
+    so the line where that token started ("while scanning ...") is the one to fix."""
+    mark = exc.problem_mark
+    if exc.context_mark is not None and "end of stream" in (exc.problem or ""):
+        mark = exc.context_mark
+    return mark.line + FRONT_LINE_OFFSET if mark is not None else None
 
 
 def _problem_from_error(err: Any, tree: yaml.Node | None, rel: str) -> CaseProblem:
@@ -245,8 +310,14 @@ def _problem_from_error(err: Any, tree: yaml.Node | None, rel: str) -> CaseProbl
             rel, "is not a known field (check the spelling)", yaml_line(tree, loc), name
         )
     got = err.get("input")
-    shown = f", got {got!r}" if not isinstance(got, dict | list) and "got" not in message else ""
+    plain = not isinstance(got, dict | list) and "got" not in message
+    shown = f", got {_short(got)}" if plain else ""
     return CaseProblem(rel, f"{message}{shown}", yaml_line(tree, loc), name)
+
+
+def _short(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def yaml_line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
@@ -268,7 +339,7 @@ def yaml_line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
             line = node.start_mark.line
         else:
             break
-    return line + 2  # +1 for 1-based lines, +1 for the opening fence
+    return line + FRONT_LINE_OFFSET
 
 
 def _parse_body(

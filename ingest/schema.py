@@ -138,10 +138,15 @@ class CaseMeta(BaseModel):
     @field_validator("years", mode="before")
     @classmethod
     def _year_range(cls, value: object) -> str:
+        # Type and size first: str() of an arbitrary YAML value can be huge (an alias bomb).
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError(f"must be YYYY or YYYY-YYYY, got a {type(value).__name__}")
+        if isinstance(value, str) and len(value) > 40:
+            raise ValueError(f"must be YYYY or YYYY-YYYY, got {len(value):,} characters")
         text = str(value).strip()
         match = YEARS_PATTERN.match(text)
         if not match:
-            raise ValueError(f"must be YYYY or YYYY-YYYY, got {value!r}")
+            raise ValueError(f"must be YYYY or YYYY-YYYY, got {text!r}")
         start, end = int(match[1]), int(match[2] or match[1])
         if not 1900 <= start <= end <= date.today().year + 1:
             raise ValueError(

@@ -78,6 +78,12 @@ class CaseRecord:
         )
 
 
+def library_stamp(versions: Iterable[tuple[str, str]]) -> str:
+    """A digest of (case_id, content_hash) pairs: equal iff the same case versions."""
+    items = sorted(f"{cid}:{digest}" for cid, digest in versions)
+    return hashlib.sha256("\n".join(items).encode()).hexdigest()
+
+
 class IndexState:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +97,14 @@ class IndexState:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def set_meta(self, key: str, value: str) -> None:
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def forget_meta(self, key: str) -> None:
+        with self._db:
+            self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
+
     def hashes(self) -> dict[str, tuple[str, str]]:
         """case_id -> (content_hash, relpath) for every indexed case."""
         rows = self._db.execute("SELECT case_id, content_hash, relpath FROM cases")
@@ -98,8 +112,7 @@ class IndexState:
 
     def stamp(self) -> str:
         """A digest of exactly which case versions are indexed (BM25 must match it)."""
-        items = sorted(f"{cid}:{digest}" for cid, (digest, _) in self.hashes().items())
-        return hashlib.sha256("\n".join(items).encode()).hexdigest()
+        return library_stamp((cid, digest) for cid, (digest, _) in self.hashes().items())
 
     def reset(self, fingerprint: str) -> None:
         with self._db:
@@ -132,6 +145,36 @@ class IndexState:
             for case_id in case_ids:
                 self._db.execute("DELETE FROM chunks WHERE case_id = ?", (case_id,))
                 self._db.execute("DELETE FROM cases WHERE case_id = ?", (case_id,))
+
+    def record_rows(self) -> list[tuple[str, str, str, str]]:
+        """(case_id, content_hash, relpath, record JSON) per case: what the store mirrors."""
+        return list(
+            self._db.execute(
+                "SELECT case_id, content_hash, relpath, record FROM cases ORDER BY case_id"
+            )
+        )
+
+    def replace_all(
+        self,
+        fingerprint: str,
+        records: Iterable[tuple[str, str, str, str]],
+        chunks: Iterable[tuple[str, str, int, str, str, str]],
+    ) -> None:
+        """Become a copy of another instance's index (pulled from the shared vector store):
+        (case_id, content_hash, relpath, record JSON) rows and (id, case_id, ord, section,
+        lever, text) chunk rows, in one transaction."""
+        with self._db:
+            self._db.execute("DELETE FROM cases")
+            self._db.execute("DELETE FROM chunks")
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('fingerprint', ?)", (fingerprint,)
+            )
+            self._db.executemany("INSERT INTO cases VALUES (?, ?, ?, ?)", records)
+            self._db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)", chunks)
+
+    def chunk_cases(self) -> dict[str, str]:
+        """chunk id -> case id for every chunk."""
+        return dict(self._db.execute("SELECT id, case_id FROM chunks"))
 
     def chunk_ids(self) -> set[str]:
         return {row[0] for row in self._db.execute("SELECT id FROM chunks")}

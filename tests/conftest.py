@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -8,6 +10,9 @@ from app.settings import Settings, load_settings
 from tests.casegen import write_starter
 
 ROOT = Path(__file__).resolve().parent.parent
+# Set (by .ci/run) to a running Chroma server's URL: every test then uses it, each test with
+# collections of its own (ELSEWHERE_COLLECTION_PREFIX), instead of the embedded store.
+TEST_SERVER_VARIABLE = "ELSEWHERE_TEST_CHROMA_URL"
 # The answer object's documented fields (DESIGN.md / the answers issue), checked by several tests.
 ANSWER_KEYS = {
     "question", "standalone_question", "market_filter", "answer_markdown", "citations",
@@ -36,6 +41,10 @@ def env_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory)
     monkeypatch.setenv("ELSEWHERE_LLM", "none")
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    shared = os.environ.get(TEST_SERVER_VARIABLE)
+    if shared:  # CI's second pass: the same tests against a real Chroma server
+        monkeypatch.setenv("ELSEWHERE_CHROMA_URL", shared)
+        monkeypatch.setenv("ELSEWHERE_COLLECTION_PREFIX", f"t{uuid.uuid4().hex[:16]}")
     cache = tmp_path_factory.getbasetemp() / "tiktoken-cache"
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(cache))
     (tmp_path / "cases").mkdir()
@@ -54,3 +63,15 @@ def starter(settings: Settings) -> list[str]:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden/*.txt")
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path):
+    """A real Chroma server on 127.0.0.1 with its data in this test's temp dir."""
+    from tests.chroma_server import ChromaServer
+
+    server = ChromaServer(tmp_path / "chroma-server").start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -155,7 +155,86 @@ def test_search_batch_bad_line_is_a_clear_error(starter):
     run("ingest")
     result = run("search", "--batch", "-", "--json", input='{"q": "no id"}\n')
     assert result.exit_code == 1
-    assert "--batch line 1: expected" in result.output
+    (row,) = [json.loads(line) for line in result.output.splitlines()]
+    assert row["line"] == 1 and row["error"].startswith("line 1: expected")
+
+
+def test_search_batch_goes_on_past_bad_lines(starter):
+    run("ingest")
+    lines = b"\n".join(
+        [
+            json.dumps({"id": "q1", "q": "membership"}).encode(),
+            b'{"id": "bad-bytes", "q": "caf\xe9 membership"}',
+            json.dumps({"id": "surrogate", "q": "red \ud800 envelopes"}).encode(),
+            json.dumps({"id": "empty", "q": "  \u0007 "}).encode(),
+            b"not json",
+            json.dumps({"id": "q2", "q": "red envelopes", "market": "china"}).encode(),
+        ]
+    )
+    result = CliRunner().invoke(cli, ["search", "--batch", "-", "-k", "2"], input=lines)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert [row["id"] for row in rows] == ["q1", "bad-bytes", "surrogate", "empty", None, "q2"]
+    assert rows[0]["results"] and rows[5]["results"]
+    assert "not valid UTF-8" in rows[1]["error"] and "not valid UTF-8" in rows[2]["error"]
+    assert "the question is empty" in rows[3]["error"]
+    assert rows[4]["error"].startswith("line 5: expected")
+
+
+def test_search_refuses_an_empty_question(starter):
+    run("ingest")
+    result = run("search", " \t ", "--json")
+    assert result.exit_code == 1
+    assert "the question is empty" in result.output and "results" not in result.output
+
+
+def test_search_argv_that_is_not_utf8_is_a_clear_error(starter):
+    run("ingest")
+    result = run("search", "caf\udce9")  # how Python hands over the argv bytes b"caf\xe9"
+    assert result.exit_code == 1
+    assert "not valid UTF-8" in result.output and "Traceback" not in result.output
+
+
+def test_search_clips_a_huge_question_with_a_notice(starter):
+    from app.question import MAX_QUESTION_CHARS
+
+    run("ingest")
+    result = CliRunner().invoke(cli, ["search", "membership " * 100_000, "--json"])
+    assert result.exit_code == 0
+    payload = json.loads(result.stdout)
+    assert len(payload["query"]) <= MAX_QUESTION_CHARS and payload["results"]
+    assert "only the first" in result.stderr
+
+
+def test_search_strips_terminal_escapes_from_case_text(settings):
+    from tests.casegen import write_case
+
+    write_case(
+        settings.cases_dir,
+        "ansi",
+        "Ansi",
+        extra={"Context": "membership \x1b[2J\x1b]0;pwned\x07 ok"},
+    )
+    run("ingest")
+    result = run("search", "membership", "-k", "1")
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "Ansi" in result.output
+
+
+def test_non_utf8_file_name_keeps_json_valid(settings, starter):
+    import os
+
+    folder = os.fsencode(settings.cases_dir / "overseas")
+    with open(os.path.join(folder, b"bad\xff.md"), "wb") as handle:
+        handle.write(b"---\nid: [\n---\n")
+    result = run("cases", "check", "--json")
+    assert result.exit_code == 1
+    payload = json.loads(result.output)
+    assert any(p.startswith("cases/overseas/bad\\xff.md") for p in payload["problems"])
+    text = run("cases", "check")
+    assert "cases/overseas/bad\\xff.md" in text.output
 
 
 def test_search_before_ingest_is_a_clean_error(starter):
@@ -221,3 +300,11 @@ def test_compare_unknown_id_and_wrong_count(starter):
     assert result.exit_code == 1 and "no indexed case with id nope" in result.output
     result = run("compare", "dash-club", "--llm", "none")
     assert result.exit_code == 1 and "compare takes 2 to 4 case ids" in result.output
+
+
+def test_ingest_with_the_chroma_server_down_is_one_clean_line(starter, monkeypatch):
+    monkeypatch.setenv("ELSEWHERE_CHROMA_URL", "http://127.0.0.1:9")
+    result = run("ingest")
+    assert result.exit_code == 1
+    assert "cannot reach the Chroma server at http://127.0.0.1:9" in result.output
+    assert "make chroma" in result.output and "Traceback" not in result.output

@@ -168,3 +168,17 @@ def test_beir_runner_on_a_scifact_slice(settings, tmp_path, monkeypatch):
         assert 0.0 <= scores["ndcg@10"] <= 1.0
     assert payload["configs"]["bm25"]["ndcg@10"] > 0.3  # BM25 finds claims' abstracts
     assert "| hybrid (ours) |" in result.markdown()
+
+
+def test_synthetic_cases_are_valid_marked_and_never_written_into_cases(tmp_path):
+    from evals.synthetic import REPO_CASES, write_synthetic_library
+    from ingest.parse import scan_library
+
+    folder = write_synthetic_library(tmp_path / "cases", 6)
+    scan = scan_library(folder)
+    assert len(scan.cases) == 6 and scan.errors == []
+    assert all(case.id.startswith("synthetic-") for case in scan.cases)
+    assert all(case.meta.summary.startswith("SYNTHETIC") for case in scan.cases)
+    assert 500 <= min(case.word_count for case in scan.cases)
+    with pytest.raises(ValueError, match="never go into"):
+        write_synthetic_library(REPO_CASES / "overseas", 1)

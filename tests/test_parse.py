@@ -147,15 +147,108 @@ def test_china_case_needs_chinese_name(settings):
     assert any("`company_zh` is required" in p for p in _problems(path, settings.cases_dir))
 
 
-def test_duplicate_id_is_an_error_and_first_file_wins(settings):
+def test_duplicate_id_is_an_error_on_every_file_naming_the_others(settings):
     write_case(settings.cases_dir, "acme", "Acme")
     dup = settings.cases_dir / "overseas" / "zz" / "acme.md"
     dup.parent.mkdir()
     dup.write_text(GOOD, encoding="utf-8")
     scan = scan_library(settings.cases_dir)
-    assert [c.id for c in scan.cases] == ["acme"]
-    (error,) = scan.errors
-    assert "duplicates the id already used by cases/overseas/acme.md" in str(error)
+    assert scan.cases == []
+    first, second = sorted(str(error) for error in scan.errors)
+    assert first.startswith("cases/overseas/acme.md line 2: `id`")
+    assert "also the id of cases/overseas/zz/acme.md" in first
+    assert second.startswith("cases/overseas/zz/acme.md line 2: `id`")
+    assert "also the id of cases/overseas/acme.md" in second
+
+
+def test_id_reused_across_markets_names_both_files(settings):
+    write_case(settings.cases_dir, "acme", "Acme", market="overseas")
+    write_case(settings.cases_dir, "acme", "Acme", market="china")
+    scan = scan_library(settings.cases_dir)
+    assert scan.cases == [] and len(scan.errors) == 2
+    text = "\n".join(str(error) for error in scan.errors)
+    assert "cases/china/acme.md line 2: `id` 'acme' is also the id of cases/overseas/acme.md" in (
+        text
+    )
+    assert "cases/overseas/acme.md line 2: `id` 'acme' is also the id of cases/china/acme.md" in (
+        text
+    )
+
+
+BOMB = (
+    "---\n"
+    'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    + "".join(
+        f"{chr(98 + n)}: &{chr(98 + n)} [{','.join(['*' + chr(97 + n)] * 9)}]\n" for n in range(8)
+    )
+    + "years: *i\n---\n"
+)
+
+
+@pytest.mark.parametrize("field", ["years", "id"])
+def test_alias_bomb_is_refused_before_anything_expands(settings, field):
+    """9**9 = 387 million strings if expanded; refused at the first anchor instead."""
+    import resource
+    import time
+
+    text = BOMB.replace("years: *i", f"{field}: *i")
+    path = _write(settings.cases_dir, "bomb.md", text)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.process_time()
+    problems = _problems(path, settings.cases_dir)
+    assert problems[0] == (
+        "cases/overseas/bomb.md line 2: front matter may not use YAML anchors or aliases (& or *)"
+    )
+    # Not a timing test: generous bounds that an expansion (GBs, tens of seconds) cannot meet.
+    assert time.process_time() - started < 5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB
+
+
+def test_plain_alias_is_refused_at_its_line(settings):
+    text = GOOD.replace("outcome: worked", "outcome: &o worked\nyears2: *o")
+    path = _write(settings.cases_dir, "acme.md", text)
+    line_no = GOOD.split("\n").index("outcome: worked") + 1
+    assert _problems(path, settings.cases_dir) == [
+        f"cases/overseas/acme.md line {line_no}: "
+        "front matter may not use YAML anchors or aliases (& or *)"
+    ]
+
+
+@pytest.mark.parametrize("value", ["[2018, 2019]", "{start: 2018}", "true", "x" * 500])
+def test_years_of_the_wrong_type_or_size_is_refused_without_echoing_it(settings, value):
+    text = GOOD.replace("years: 2018-2022", f"years: {value}")
+    path = _write(settings.cases_dir, "acme.md", text)
+    (problem,) = _problems(path, settings.cases_dir)
+    assert "`years` must be YYYY or YYYY-YYYY" in problem
+    assert len(problem) < 200
+
+
+def test_control_character_in_front_matter_is_reported_at_its_line(settings):
+    text = GOOD.replace("company: Acme", "company: Ac\x07me")
+    path = _write(settings.cases_dir, "acme.md", text)
+    line_no = GOOD.split("\n").index("company: Acme") + 1
+    assert _problems(path, settings.cases_dir) == [
+        f"cases/overseas/acme.md line {line_no}: "
+        "front matter contains the control character U+0007; remove it"
+    ]
+
+
+def test_unclosed_quote_is_reported_where_the_quote_opens(settings):
+    text = GOOD.replace("company: Acme", 'company: "Acme')
+    path = _write(settings.cases_dir, "acme.md", text)
+    line_no = GOOD.split("\n").index("company: Acme") + 1
+    (problem,) = _problems(path, settings.cases_dir)
+    assert problem.startswith(f"cases/overseas/acme.md line {line_no}: front matter is not valid")
+
+
+def test_error_flood_is_capped_with_a_count(settings):
+    body = "".join(f"## H{n}\n" for n in range(5000))
+    path = _write(settings.cases_dir, "acme.md", GOOD + body)
+    problems = _problems(path, settings.cases_dir)
+    assert len(problems) == 51
+    assert problems[-1].startswith("cases/overseas/acme.md: and ")
+    assert problems[-1].endswith(" more problems")
+    assert sum(len(p) for p in problems) < 20_000
 
 
 def test_scan_keeps_good_files_when_some_are_bad(settings):

@@ -88,5 +88,15 @@ def test_queries_never_rebuild_the_keyword_index(retriever, monkeypatch):
 
 
 def test_no_index_is_a_clear_error(settings):
-    with pytest.raises(IndexNotReadyError, match="run `elsewhere ingest` first"):
+    with pytest.raises(IndexNotReadyError, match="run `elsewhere ingest`"):
+        Retriever.open(settings)
+
+
+def test_search_refuses_a_lost_vector_store_instead_of_running_on_bm25_alone(settings, starter):
+    from ingest.index import run_ingest
+    from tests.test_ingest import wipe_vector_store
+
+    run_ingest(settings)
+    wipe_vector_store(settings)
+    with pytest.raises(IndexNotReadyError, match=r"holds (no Elsewhere index|0 of the 66)"):
         Retriever.open(settings)

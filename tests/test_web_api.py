@@ -138,7 +138,7 @@ def test_uploads_are_checked_like_cases_check(client, web, tmp_path):
     clash = tmp_path / "clash.md"
     clash.write_text(case_text("dash-club", "DashClub Copy", market="china"))
     verdict, *_ = client.predict(handle_file(str(clash)), False, api_name="/upload_case")
-    assert "duplicates the id already used by cases/overseas/dash-club.md" in verdict
+    assert "is also the id of cases/overseas/dash-club.md" in verdict
     assert not (cases / "china" / "dash-club.md").exists()
     good = tmp_path / "good.md"
     good.write_text(case_text("new-one", "NewOne", topic="kiosk vending loyalty"))
@@ -162,3 +162,23 @@ def test_case_html_is_shown_as_text(client, web, tmp_path):
     assert verdict.startswith("✅")
     shown = client.predict("html-co@2", api_name="/open_case")
     assert "<script>" not in shown and "&lt;script&gt;" in shown and "<img" not in shown
+
+
+def test_oversize_upload_is_refused_by_the_server_before_it_is_stored(tmp_path, monkeypatch):
+    """Gradio's max_file_size (= ELSEWHERE_MAX_CASE_BYTES) answers 413 while the upload streams
+    in, so a 4x-too-large file never lands in the upload folder."""
+    import httpx
+
+    uploads = tmp_path / "gradio-uploads"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    settings = load_settings(
+        data_dir=tmp_path / "data", cases_dir=tmp_path / "cases", embedder="hash", llm="none"
+    )
+    write_starter(settings.cases_dir)
+    with running_app(settings) as app:
+        big = b"x" * (settings.max_case_bytes * 4)
+        files = {"files": ("big.md", big, "text/markdown")}
+        response = httpx.post(app.url + "gradio_api/upload", files=files)
+    assert response.status_code == 413
+    stored = [p for p in uploads.rglob("*") if p.is_file()] if uploads.exists() else []
+    assert [p.name for p in stored if p.name.endswith(".md")] == []

@@ -222,7 +222,7 @@ def test_an_upload_reusing_an_id_of_the_other_market_is_refused(page, web, tmp_p
     clash = tmp_path / "red-bag.md"
     clash.write_text(case_text("red-bag", "RedBag Abroad", market="overseas"), "utf-8")
     status = _upload(page, clash)
-    assert "duplicates the id already used by cases/china/red-bag.md" in status
+    assert "is also the id of cases/china/red-bag.md" in status
     assert not (web.settings.cases_dir / "overseas" / "red-bag.md").exists()
     shot(page, "13-upload-other-market-id-refused")
 

@@ -22,7 +22,6 @@ from app.settings import Settings
 from ingest.index import run_ingest
 from ingest.tokens import encoding
 
-
 POINTS = [
     ("It replaced per-order delivery fees with a monthly pass, so members stopped comparing "
      "coupons.", "Members ordered more often."),

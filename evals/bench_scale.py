@@ -1,0 +1,243 @@
+"""`make bench-scale`: how ingest and search grow with the library, on synthetic cases.
+
+    BENCH_CHUNKS=1000,10000 BENCH_MODES=embedded,server make bench-scale
+
+For each size (in chunks; about 13 per synthetic case) and mode (embedded Chroma, or a `chroma
+run` server on loopback), in a temp dir that is removed afterwards:
+- raw encoder throughput on exactly the chunk texts ingest will embed, then a full ingest with
+  the same (already loaded) model: the ratio is ingest's overhead;
+- warm search latency p50/p95 over the gold questions, query encoding excluded (query vectors are
+  computed in a warm-up pass and served from a cache), with the dense and BM25 parts;
+- peak RSS of the encoder, ingest and search processes (each phase is its own process) and of
+  the Chroma server; the index size on disk;
+- server mode only: how long a second instance (own data dir, no ingest) takes to open, which
+  includes pulling records and chunk texts and building its BM25 index.
+Results go to .bench/bench-scale.json. Numbers, not assertions: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+CHUNKS_PER_CASE = 13  # what the synthetic generator yields at the default 220-token budget
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--phase":
+        _phase(sys.argv[2], json.loads(sys.argv[3]))
+        return
+    sizes = [int(n) for n in os.environ.get("BENCH_CHUNKS", "1000").split(",")]
+    modes = os.environ.get("BENCH_MODES", "embedded,server").split(",")
+    results = [run_size(size, mode) for size in sizes for mode in modes]
+    out = Path(".bench")
+    out.mkdir(exist_ok=True)
+    (out / "bench-scale.json").write_text(json.dumps(results, indent=1), "utf-8")
+    sys.stdout.write("\n".join(_line(r) for r in results) + "\n")
+
+
+def run_size(chunks: int, mode: str) -> dict[str, Any]:
+    from evals.synthetic import write_synthetic_library
+
+    with tempfile.TemporaryDirectory(prefix="elsewhere-bench-") as tmp:
+        root = Path(tmp)
+        cases = write_synthetic_library(root / "cases", math.ceil(chunks / CHUNKS_PER_CASE))
+        server = _start_server(root) if mode == "server" else None
+        try:
+            base = {"cases_dir": str(cases), "data_dir": str(root / "data")}
+            if server is not None:
+                base["chroma_url"] = server.url
+            result: dict[str, Any] = {"mode": mode, "target_chunks": chunks}
+            result["encode"] = _child("encode", base)
+            result["ingest"] = _child("ingest", base)
+            result["search"] = _child("search", base)
+            if server is not None:
+                reader = {**base, "data_dir": str(root / "reader-data")}
+                result["second_instance"] = _child("open", reader)
+                result["server_peak_rss_mb"] = _peak_rss_mb(server.pid)
+            data = root / "data"
+            result["index_mb"] = round(
+                _size_mb(data / "chroma") + _size_mb(data / "index") + _size_mb(root / "server"), 1
+            )
+        finally:
+            if server is not None:
+                server.stop()
+    result["overhead_ratio"] = round(result["ingest"]["seconds"] / result["encode"]["seconds"], 3)
+    return result
+
+
+def _start_server(root: Path) -> Any:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.chroma_server import ChromaServer
+
+    return ChromaServer(root / "server").start()
+
+
+def _child(phase: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Run one phase in a fresh process (so its peak RSS is its own); returns its JSON."""
+    done = subprocess.run(
+        [sys.executable, "-m", "evals.bench_scale", "--phase", phase, json.dumps(options)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _phase(phase: str, options: dict[str, Any]) -> None:
+    from app.settings import load_settings
+
+    settings = load_settings(
+        **{k: Path(v) if k.endswith("_dir") else v for k, v in options.items()}
+    )
+    report = {"encode": _encode, "ingest": _ingest, "search": _search, "open": _open}[phase](
+        settings
+    )
+    report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    sys.stdout.write(json.dumps(report) + "\n")
+
+
+def _chunk_texts(settings: Any) -> list[str]:
+    from ingest.chunk import chunk_case
+    from ingest.parse import scan_library
+    from ingest.tokens import encoding
+
+    enc = encoding(str(settings.data_dir / "tiktoken"))
+    scan = scan_library(settings.cases_dir, max_bytes=settings.max_case_bytes)
+    return [c.text for case in scan.cases for c in chunk_case(case, enc, settings.chunk_tokens)]
+
+
+def _loaded_model(settings: Any) -> Any:
+    from ingest.embed import make_embeddings
+
+    model = make_embeddings(settings.embedder)
+    model.embed_documents(["warm-up text for the encoder"] * 4)
+    return model
+
+
+def _encode(settings: Any) -> dict[str, Any]:
+    from ingest.embed import embed_sorted
+
+    texts = _chunk_texts(settings)
+    model = _loaded_model(settings)
+    started = time.perf_counter()
+    embed_sorted(model, texts)  # the same slicing ingest uses, nothing else
+    seconds = time.perf_counter() - started
+    return {
+        "chunks": len(texts),
+        "seconds": round(seconds, 2),
+        "per_s": round(len(texts) / seconds, 1),
+    }
+
+
+def _ingest(settings: Any) -> dict[str, Any]:
+    from ingest.index import run_ingest
+
+    model = _loaded_model(settings)
+    started = time.perf_counter()
+    report = run_ingest(settings, embeddings=model)
+    seconds = time.perf_counter() - started
+    chunks = report.chunks_total
+    return {"chunks": chunks, "seconds": round(seconds, 2), "per_s": round(chunks / seconds, 1)}
+
+
+def _search(settings: Any, repeats: int = 3) -> dict[str, Any]:
+    from app.retrieval import Retriever
+    from evals.gold import load_gold
+
+    questions = [q.q for q in load_gold()]
+    retriever = Retriever.open(settings, embeddings=_CachedQueries(_loaded_model(settings)))
+    for question in questions:  # warm-up: fills the query-vector cache
+        retriever.search(question)
+    totals: list[float] = []
+    dense: list[float] = []
+    keyword: list[float] = []
+    for _ in range(repeats):
+        for question in questions:
+            timings = retriever.search(question).timings
+            totals.append(timings["total_ms"])
+            dense.append(timings.get("dense_ms", 0.0))
+            keyword.append(timings.get("keyword_ms", 0.0))
+    return {
+        "searches": len(totals),
+        "p50_ms": _pct(totals, 0.5),
+        "p95_ms": _pct(totals, 0.95),
+        "dense_p50_ms": _pct(dense, 0.5),
+        "keyword_p50_ms": _pct(keyword, 0.5),
+    }
+
+
+def _open(settings: Any) -> dict[str, Any]:
+    from app.retrieval import RetrievalConfig, Retriever
+
+    started = time.perf_counter()
+    retriever = Retriever.open(settings, RetrievalConfig(use_dense=False))
+    return {
+        "seconds": round(time.perf_counter() - started, 2),
+        "chunks": len(retriever.keyword.records),
+    }
+
+
+class _CachedQueries:
+    """The real model for documents; query vectors computed once per text, then cached."""
+
+    def __init__(self, model: Any):
+        self._model = model
+        self._cache: dict[str, list[float]] = {}
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return list(self._model.embed_documents(texts))
+
+    def embed_query(self, text: str) -> list[float]:
+        if text not in self._cache:
+            self._cache[text] = self._model.embed_query(text)
+        return self._cache[text]
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 2) if ordered else 0.0
+
+
+def _size_mb(folder: Path) -> float:
+    if not folder.exists():
+        return 0.0
+    return round(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20, 1)
+
+
+def _peak_rss_mb(pid: int | None) -> float | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (OSError, TypeError):
+        return None
+    line = next((row for row in status.splitlines() if row.startswith("VmHWM:")), None)
+    return round(int(line.split()[1]) / 1024, 1) if line else None
+
+
+def _line(r: dict[str, Any]) -> str:
+    e, i, s = r["encode"], r["ingest"], r["search"]
+    text = (
+        f"[{r['mode']}] {i['chunks']} chunks: raw encode {e['per_s']}/s, ingest {i['per_s']}/s "
+        f"-> {r['overhead_ratio']}x; search p50 {s['p50_ms']} ms p95 {s['p95_ms']} ms (dense "
+        f"{s['dense_p50_ms']}, BM25 {s['keyword_p50_ms']}; query encoding excluded); peak RSS "
+        f"encode {e['peak_rss_mb']} / ingest {i['peak_rss_mb']} / search {s['peak_rss_mb']} MB; "
+        f"index {r['index_mb']} MB"
+    )
+    if "second_instance" in r:
+        text += (
+            f"; server peak {r['server_peak_rss_mb']} MB; a second instance opened (pull + BM25) "
+            f"in {r['second_instance']['seconds']} s"
+        )
+    return text
+
+
+if __name__ == "__main__":
+    main()
