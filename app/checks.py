@@ -31,7 +31,7 @@ COPY_SHARE = 0.8  # a point whose text is this much the case summary is a copy
 # "4G" or "Q3" still counts: if the case does not say it, the answer may not either.
 FIGURE = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\d.,])\d+(?:\.\d+)?")
 CITATION = re.compile(r"\[(\d+(?:\s*[,，]\s*\d+)*)\]")
-SENTENCE_END = re.compile(r"(?<=[.!?。！？；;])\s+|(?<=[。！？；])")
+SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
 WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d+(?:[.,]\d+)*|[\u3400-\u9fff]")
 
 

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 DELIMITERS = re.compile(r"<<<|>>>")
 POINT_FIELDS = ("did", "result")
 TRANSFER_FIELDS = ("borrow", "caveat")
-FIELD_CHARS = {"did": 240, "result": 170, "borrow": 170, "caveat": 170}
+FIELD_CHARS = {"did": 260, "result": 180, "borrow": 170, "caveat": 170}
 TERMINAL = ".!?。！？"
 CUT_SHARE = 0.9  # a field this close to its length limit without an ending was cut off
 QUESTION_TOKENS = 160  # a longer question is clipped in the prompt (retrieval sees all of it)
@@ -113,13 +113,27 @@ class Checker:
         self.said: list[str] = []
         self.corrections: list[Correction] = []
 
-    def clean(self, text: str, source: str, case_id: str | None, limit: int = 0) -> str:
-        """The sentences of `text` that pass every check against `source`. A last sentence
-        without an ending, when the field ran into its length `limit`, was cut off by the
-        grammar: it is dropped rather than shown half-finished."""
+    def clean(
+        self,
+        text: str,
+        source: str,
+        case_id: str | None,
+        limit: int = 0,
+        truncated: bool = False,
+        continues: bool = False,
+    ) -> str:
+        """The sentences of `text` that pass every check against `source`.
+
+        Cut-offs are dropped rather than shown half-finished: a last sentence without an ending
+        when the field ran into its length `limit` (or the reply was `truncated`), and, when
+        the previous field was cut, a first sentence that only `continues` it in lower case.
+        """
         kept = []
         parts = sentences(_flatten(text))
-        cut = limit and len(text) >= CUT_SHARE * limit
+        if continues and parts and parts[0][:1].islower():
+            self.corrections.append(Correction("cut-off", case_id, parts[0], "continuation"))
+            parts = parts[1:]
+        cut = truncated or (limit and len(text) >= CUT_SHARE * limit)
         if parts and parts[-1][-1] not in TERMINAL and (cut or len(parts) > 1):
             self.corrections.append(Correction("cut-off", case_id, parts[-1], "unfinished"))
             parts = parts[:-1]
@@ -207,8 +221,9 @@ def stream_fields(
     fields: Sequence[str],
     name: str,
     deadline: float,
-) -> Iterator[tuple[str, str]]:
-    """Yield (field, text) as each field of the JSON reply completes; TimeoutError once
+) -> Iterator[tuple[str, str, bool]]:
+    """Yield (field, text, truncated) as each field of the JSON reply completes (truncated:
+    the reply stopped before the JSON closed, e.g. at the token limit); TimeoutError once
     `deadline` (a time.perf_counter() value) has passed, checked on every streamed chunk."""
     import time
 
@@ -230,10 +245,11 @@ def stream_fields(
             later_started = any(k in partial for k in fields[index + 1 :])
             if key in partial and key not in done and later_started:
                 done.add(key)
-                yield key, str(partial[key])
+                yield key, str(partial[key]), False
+    truncated = not text.rstrip().endswith("}")
     for key in fields:
         if key not in done and isinstance(latest.get(key), str):
-            yield key, str(latest[key])
+            yield key, str(latest[key]), truncated
 
 
 def _partial(text: str, parse: Any) -> dict[str, Any] | None:
@@ -274,8 +290,11 @@ def generate_point(
     source = case_text(record)
     messages = point_messages(question, hit, encoding, budget, checker.language)
     started = False
-    for key, raw in stream_fields(chat_model, messages, POINT_FIELDS, "point", deadline):
-        text = checker.clean(raw, source, record.case_id, FIELD_CHARS[key])
+    previous_cut = False
+    for key, raw, truncated in stream_fields(chat_model, messages, POINT_FIELDS, "point", deadline):
+        limit = FIELD_CHARS[key]
+        text = checker.clean(raw, source, record.case_id, limit, truncated, previous_cut)
+        previous_cut = len(raw) >= CUT_SHARE * limit and raw.rstrip()[-1:] not in TERMINAL
         if not text:
             continue
         if not started and content_words(text, _names(record)) < NAMES_ONLY_WORDS:
@@ -311,8 +330,9 @@ def generate_transfer(
         instruction=label(checker.language, "transfer"),
     )
     source = "\n".join(case_text(records[p.case_id]) for p in points)
-    for key, raw in stream_fields(chat_model, messages, TRANSFER_FIELDS, "transfer", deadline):
-        text = checker.clean(raw, source, None, FIELD_CHARS[key])
+    fields = stream_fields(chat_model, messages, TRANSFER_FIELDS, "transfer", deadline)
+    for key, raw, truncated in fields:
+        text = checker.clean(raw, source, None, FIELD_CHARS[key], truncated)
         if text:
             tag = "borrow_label" if key == "borrow" else "caveat_label"
             yield Shown(f"**{label(checker.language, tag)}** {text} ")

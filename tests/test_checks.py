@@ -167,3 +167,15 @@ def test_baseline_points_map_citations_to_chunks():
     text = "- DashClub charged a fee [1].\n- BikeGo took deposits [2][9].\n- Nothing cited."
     points = split_points(text, ["dash", "bike"])
     assert [p.cases for p in points] == [("dash",), ("bike",), ()]
+
+
+def test_cut_off_sentences_are_dropped_not_shown_half_finished():
+    from app.points import Checker
+
+    checker = Checker(KNOWN, [], "en")
+    text = "It charged US$9.99 a month. Members then ordered far more and by the"
+    assert checker.clean(text, CASE_TEXT, "dash", truncated=True) == "It charged US$9.99 a month."
+    # the next field continuing the cut sentence in lower case loses that fragment
+    follow = "end of the year churn fell. Members stayed."
+    assert checker.clean(follow, CASE_TEXT, "dash", continues=True) == "Members stayed."
+    assert [c.kind for c in checker.corrections] == ["cut-off", "cut-off"]
