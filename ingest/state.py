@@ -11,7 +11,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ class CaseRecord:
     relpath: str
     sources: list[dict[str, Any]]
     sections: dict[str, str]
+    mechanisms: list[str] = field(default_factory=list)
 
     @classmethod
     def from_case(cls, case: Case) -> CaseRecord:
@@ -73,6 +74,7 @@ class CaseRecord:
             relpath=case.relpath,
             sources=[s.model_dump(exclude_none=True) for s in meta.sources],
             sections=dict(case.sections),
+            mechanisms=list(meta.mechanisms),
         )
 
 
