@@ -157,6 +157,9 @@ class Retriever:
             model = embeddings or make_embeddings(settings.embedder)
             dense.append(open_store(settings, model))
             matcher = MechanismMatcher(model, cache_dir=settings.index_dir)
+            for name in settings.dense_embedders[1:] if embeddings is None else ():
+                scoped = settings.model_copy(update={"embedder": name})
+                dense.append(open_store(scoped, make_embeddings(name)))
         asker = Market(settings.asker_market) if settings.asker_market else None
         return cls(records, keyword, dense, config, asker, matcher)
 
@@ -188,7 +191,8 @@ class Retriever:
         match: float | None = None
         if self.config.use_dense:
             t = time.perf_counter()
-            weights = self.config.dense_weights or (self.config.dense_weight,) * len(self.dense)
+            weights = (self.config.dense_weights or ())[: len(self.dense)]
+            weights += (self.config.dense_weight,) * (len(self.dense) - len(weights))
             for n, (store, weight) in enumerate(zip(self.dense, weights, strict=True)):
                 scored = self.dense_scored(store, text, chosen)
                 if n == 0 and scored:

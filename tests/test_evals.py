@@ -167,4 +167,5 @@ def test_beir_runner_on_a_scifact_slice(settings, tmp_path, monkeypatch):
         assert set(scores) == {"ndcg@10", "recall@100"}
         assert 0.0 <= scores["ndcg@10"] <= 1.0
     assert payload["configs"]["bm25"]["ndcg@10"] > 0.3  # BM25 finds claims' abstracts
-    assert "| hybrid (ours) |" in result.markdown()
+    assert "| hybrid (ours: RRF k=" in result.markdown()
+    assert "hash (weight" in payload["tuned"]["systems"]["hybrid"]  # encoders and weights shown
