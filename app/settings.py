@@ -7,7 +7,7 @@ anywhere else. Building it has no side effects: no folders are created, nothing 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -85,7 +85,7 @@ class Settings(BaseSettings):
         if self.embedder == "hash":
             return ("hash",)
         extra = [e for e in self.fusion_embedders.split(",") if e and e != self.embedder]
-        return (self.embedder, *extra)  # type: ignore[return-value]
+        return (self.embedder, *(cast(EmbedderName, e) for e in extra))
 
     @model_validator(mode="after")
     def _prompt_fits(self) -> Settings:

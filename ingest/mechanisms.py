@@ -71,10 +71,16 @@ def parse_mechanisms(data: object, where: str) -> tuple[Mechanism, ...]:
         if slug in seen:
             raise LibraryError(f"{label}: duplicate id {slug!r}")
         seen.add(slug)
+        text = {name: entry[name].strip() for name in _TEXT_FIELDS}
         found.append(
             Mechanism(
-                **{name: entry[name].strip() for name in _TEXT_FIELDS},
-                **{name: tuple(p.strip() for p in entry[name]) for name in _LIST_FIELDS},
+                id=text["id"],
+                name_en=text["name_en"],
+                name_zh=text["name_zh"],
+                definition_en=text["definition_en"],
+                definition_zh=text["definition_zh"],
+                paraphrases_en=tuple(p.strip() for p in entry["paraphrases_en"]),
+                paraphrases_zh=tuple(p.strip() for p in entry["paraphrases_zh"]),
             )
         )
     return tuple(found)

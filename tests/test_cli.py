@@ -194,3 +194,39 @@ def test_compare_unknown_id_and_wrong_count(starter):
     assert result.exit_code == 1 and "no indexed case with id nope" in result.output
     result = run("compare", "dash-club", "--llm", "none")
     assert result.exit_code == 1 and "compare takes 2 to 4 case ids" in result.output
+
+
+def test_eval_subcommands_offer_only_their_own_flags(tmp_path):
+    for args in (
+        ("eval", "beir", str(tmp_path), "--check"),
+        ("eval", "beir", str(tmp_path), "--configs", "bm25"),
+        ("eval", "answers", "--check"),
+        ("eval", "answers", "--configs", "x"),
+        ("eval", "gold", "--limit", "3"),
+        ("eval", "gold", "--split", "test"),
+    ):
+        result = run(*args)
+        assert result.exit_code == 2 and "No such option" in result.output, args
+    for sub in ("gold", "beir", "answers"):
+        assert run("eval", sub, "--help").exit_code == 0
+    assert "--out" in run("eval", "beir", "--help").output
+
+
+def test_eval_beir_errors_are_clean(settings, tmp_path):
+    same = run("eval", "beir", str(tmp_path), "--split", "train", "--tune-split", "train")
+    assert same.exit_code == 2 and "must differ" in same.output
+    missing = run("eval", "beir", str(tmp_path / "nope"))
+    assert missing.exit_code == 1 and "is not a BEIR dataset" in missing.output
+    assert "Traceback" not in missing.output
+
+
+def test_gold_check_without_a_baseline_is_a_clear_error(settings, tmp_path):
+    import pytest
+
+    from app.errors import ElsewhereError
+    from evals.runner import gold_eval
+
+    with pytest.raises(ElsewhereError, match="--check needs a baseline at .*update-baseline"):
+        gold_eval(
+            settings, None, tmp_path, lambda _: None, check=True, baseline=tmp_path / "b.json"
+        )

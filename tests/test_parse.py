@@ -189,4 +189,7 @@ def test_case_mechanisms_are_kept(settings):
     path = write_case(
         settings.cases_dir, "acme", "Acme", mechanisms=["razor-and-blade", "subscription"]
     )
-    assert read_case(path, settings.cases_dir).meta.mechanisms == ["razor-and-blade", "subscription"]
+    assert read_case(path, settings.cases_dir).meta.mechanisms == [
+        "razor-and-blade",
+        "subscription",
+    ]
