@@ -49,7 +49,9 @@ class ConfigSpec:
     embedders: tuple[str, ...] = ("minilm",)
 
 
-PLAIN = RetrievalConfig(geo_filter=False, lever_boost=0.0)  # no market filter, no lever boost
+# No market filter, no lever boost, no mechanism or region signal: the plain fusions.
+PLAIN = RetrievalConfig(geo_filter=False, lever_boost=0.0, mechanism_weight=0.0, region_boost=0.0)
+PREVIOUS = RetrievalConfig(mechanism_weight=0.0, region_boost=0.0, dense_weights=None)
 # fmt: off
 CONFIGS: tuple[ConfigSpec, ...] = (
     ConfigSpec("naive-langchain", "what a user would build: RecursiveCharacterTextSplitter"
@@ -59,13 +61,15 @@ CONFIGS: tuple[ConfigSpec, ...] = (
     ConfigSpec("dense-use", "multilingual USE dense alone", replace(PLAIN, use_keyword=False),
                ("use",)),
     ConfigSpec("hybrid", "BM25 + MiniLM, RRF", PLAIN),
-    ConfigSpec("hybrid+geo+lever", "BM25 + MiniLM, RRF, market filter, lever boost",
-               RetrievalConfig()),
     ConfigSpec("hybrid-use", "BM25 + USE, RRF", PLAIN, ("use",)),
-    ConfigSpec("hybrid3+geo+lever", "BM25 + USE + MiniLM (weight 0.2), RRF, filter, boost",
-               RetrievalConfig(dense_weights=(1.0, 0.2)), ("use", "minilm")),
-    ConfigSpec("hybrid-use+geo+lever", "the product: BM25 + USE, RRF, market filter, lever "
-               "boost", RetrievalConfig(), ("use",)),
+    ConfigSpec("hybrid-use+geo+lever", "previous product: BM25 + USE, RRF, market filter, "
+               "lever boost", PREVIOUS, ("use",)),
+    ConfigSpec("hybrid3+geo+lever", "BM25 + USE + MiniLM (default weights), RRF, filter, boost",
+               replace(RetrievalConfig(), mechanism_weight=0.0, region_boost=0.0),
+               ("use", "minilm")),
+    ConfigSpec("product", "the product (defaults): BM25 + USE + MiniLM, RRF, market filter, "
+               "lever boost, mechanism signal, region boost", RetrievalConfig(),
+               ("use", "minilm")),
 )
 # fmt: on
 

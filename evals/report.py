@@ -11,7 +11,7 @@ from pathlib import Path
 
 from evals.harness import METRICS, PRIMARY, ConfigResult
 
-PRODUCT_CONFIG = "hybrid-use+geo+lever"  # what the product ships (defaults); gated in CI
+PRODUCT_CONFIG = "product"  # what the product ships (defaults); gated in CI
 TOLERANCE = 0.02  # a drop in mean nDCG@10 smaller than this never fails the gate
 MAX_P = 0.05
 
