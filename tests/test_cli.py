@@ -121,7 +121,15 @@ def test_search_batch_prints_one_line_per_question(starter):
     rows = [json.loads(line) for line in result.output.splitlines()]
     assert [row["id"] for row in rows] == ["q1", "q2"]
     assert rows[1]["market_filter"] == "china"
-    assert set(rows[0]) == {"id", "query", "market_filter", "results"}
+    assert set(rows[0]) == {
+        "id",
+        "query",
+        "market_filter",
+        "results",
+        "weak",
+        "match",
+        "mechanisms",
+    }
 
 
 def test_search_batch_bad_line_is_a_clear_error(starter):
