@@ -223,6 +223,9 @@ def evaluate_configs(
         by_group: dict[str, dict[str, float]] = {}
         sizes: dict[str, int] = {}
         for split in ("tune", "holdout"):
+            plain = [q for q in answerable if q.kind == "plain" and q.split == split]
+            by_group[f"{split}/kind:plain"] = _mean_metrics(plain, run)[0]
+            sizes[f"{split}/kind:plain"] = len(plain)
             for name, members in _groups(hard, split).items():
                 by_group[f"{split}/{name}"] = _mean_metrics(members, run)[0]
                 sizes[f"{split}/{name}"] = len(members)

@@ -83,7 +83,8 @@ def hard_table(results: list[ConfigResult]) -> list[str]:
     for r in shown:
         head += [f"{r.name} nDCG@10", "R@10", "MRR@10"]
     lines = [
-        "Hard questions (mechanism, analogy, failure, region, jargon) by kind and language:",
+        "By kind (plain = the library's own words; hard = mechanism, analogy, failure, region, "
+        "jargon) and, for the hard ones, by language:",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
