@@ -72,13 +72,13 @@ check: $(STAMP) ## Lint, format check and type check
 	$(BIN)/mypy
 
 eval: $(STAMP) ## Retrieval evals on the gold questions, all configurations (writes evals/runs/)
-	$(BIN)/elsewhere eval
+	$(BIN)/elsewhere eval gold
 
 eval-check: $(STAMP) ## Fail if retrieval got significantly worse than evals/baseline.json
-	$(BIN)/elsewhere eval --check
+	$(BIN)/elsewhere eval gold --check
 
 eval-beir: $(STAMP) ## SciFact (BEIR) test split: BM25, dense, hybrid vs published figures
-	$(BIN)/elsewhere eval --beir ../shared/datasets/scifact --split test
+	$(BIN)/elsewhere eval beir ../shared/datasets/scifact --split test
 
 bench: $(STAMP) ## Benchmarks: ingest throughput, unchanged re-ingest, search latency
 	$(BIN)/python -m evals.bench

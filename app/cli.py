@@ -482,114 +482,122 @@ def compare(ctx: click.Context, case_ids: tuple[str, ...], llm: str | None, as_j
         click.echo(comparison.markdown())
 
 
-@cli.command("eval")
+@cli.group("eval", invoke_without_command=True)
+@click.pass_context
+def eval_group(ctx: click.Context) -> None:
+    """Measure retrieval (gold questions; a BEIR dataset) or answers. Plain `eval` = `eval gold`."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(eval_gold)
+
+
+OUT_OPTION = click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("evals/runs"),
+    show_default=True,
+    help="Folder for the JSON and Markdown outputs.",
+)
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+
+
+@eval_group.command("gold")
 @click.option(
     "--check",
     is_flag=True,
-    help="CI gate: fail if the product config drops significantly vs evals/baseline.json.",
+    help="CI gate: exit 1 if the product config drops significantly vs evals/baseline.json.",
 )
 @click.option("--update-baseline", is_flag=True, help="Write the product config's run as baseline.")
 @click.option("--configs", help="Comma-separated configuration names (default: all).")
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("evals/runs"),
-    show_default=True,
-    help="Where the JSON, Markdown and PNG outputs go.",
-)
-@click.option(
-    "--beir",
-    "beir_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Run on a BEIR-format dataset folder instead of the gold questions.",
-)
-@click.option("--split", default="test", show_default=True, help="BEIR qrels split.")
+@OUT_OPTION
+@JSON_OPTION
+@click.pass_context
+@_edge
+def eval_gold(
+    ctx: click.Context,
+    check: bool = False,
+    update_baseline: bool = False,
+    configs: str | None = None,
+    out: Path = Path("evals/runs"),
+    as_json: bool = False,
+) -> None:
+    """Case-level retrieval on the gold questions, several configurations side by side."""
+    from evals.report import markdown_table
+    from evals.runner import gold_eval
+
+    settings = _settings(ctx)
+    status = _Progress(enabled=not as_json).status
+    report = gold_eval(settings, configs, out, status, check, update_baseline)
+    if as_json:
+        _echo_json(report.as_json())
+    else:
+        click.echo(markdown_table(report.results, report.meta))
+        click.echo(f"outputs: {', '.join(str(p) for p in report.outputs.values())}", err=True)
+    if report.baseline_written:
+        click.echo(f"baseline written to {report.baseline_written}", err=True)
+    if report.gate is not None:
+        click.echo(report.gate.message, err=as_json)
+    if not report.passed:
+        sys.exit(1)
+
+
+@eval_group.command("beir")
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--split", default="test", show_default=True, help="Reported qrels split.")
 @click.option(
     "--tune-split",
     default="train",
     show_default=True,
-    help="BEIR split used to tune fusion (never the reported one).",
+    help="Split used to tune BM25 and fusion (never the reported one).",
 )
-@click.option("--limit", type=int, help="Evaluate only N queries (BEIR) or N answers (--answers).")
-@click.option(
-    "--answers",
-    is_flag=True,
-    help="Run the answer chain on gold questions; check citations and markets.",
-)
-@LLM_OPTION
-@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@click.option("--limit", type=click.IntRange(1), help="Use only the first N queries of each split.")
+@OUT_OPTION
+@JSON_OPTION
 @click.pass_context
 @_edge
-def eval_command(
+def eval_beir(
     ctx: click.Context,
-    check: bool,
-    update_baseline: bool,
-    configs: str | None,
-    out: Path,
-    beir_dir: Path | None,
+    folder: Path,
     split: str,
     tune_split: str,
     limit: int | None,
-    answers: bool,
-    llm: str | None,
+    out: Path,
     as_json: bool,
 ) -> None:
-    """Measure retrieval (gold questions, all configurations; or a BEIR dataset) or answers."""
-    settings = _settings(ctx, llm=llm)
+    """Our retrieval code on a BEIR-format dataset FOLDER (BM25, dense, hybrid vs published)."""
+    from evals.beir import run_beir, write_beir_outputs
+
+    if split == tune_split:
+        raise click.UsageError("--split and --tune-split must differ (never tune on the report)")
+    settings = _settings(ctx)
     status = _Progress(enabled=not as_json).status
-    if answers:
-        _eval_answers(settings, limit, as_json, status, out)
-        return
-    if beir_dir is not None:
-        from evals.beir import run_beir
-
-        result = run_beir(settings, beir_dir, split, tune_split, limit, status)
-        if as_json:
-            _echo_json(result.as_json())
-        else:
-            click.echo(result.markdown())
-        return
-    from evals.report import PRODUCT_CONFIG, check_baseline, save_baseline, write_outputs
-    from evals.runner import BASELINE_PATH, run_gold_eval, select_configs
-
-    specs = select_configs(PRODUCT_CONFIG if (check and not configs) else configs)
-    results, meta, questions = run_gold_eval(settings, specs, status)
-    product = next((r for r in results if r.name == PRODUCT_CONFIG), None)
-    if check or update_baseline:
-        if product is None:
-            raise click.UsageError(f"--check/--update-baseline need the {PRODUCT_CONFIG} config")
-    if update_baseline and product is not None:
-        save_baseline(product, BASELINE_PATH)
-        click.echo(f"baseline written to {BASELINE_PATH}", err=True)
-    paths = write_outputs(results, out, meta)
+    result = run_beir(settings, folder, split, tune_split, limit, status)
+    paths = write_beir_outputs(result, out)
     if as_json:
-        from dataclasses import asdict
-
-        _echo_json(
-            {
-                "meta": meta,
-                "configs": [asdict(r) for r in results],
-                "outputs": {k: str(v) for k, v in paths.items()},
-            }
-        )
+        _echo_json({**result.as_json(), "outputs": {k: str(v) for k, v in paths.items()}})
     else:
-        from evals.report import markdown_table
-
-        click.echo(markdown_table(results, meta))
+        click.echo(result.markdown())
         click.echo(f"outputs: {', '.join(str(p) for p in paths.values())}", err=True)
-    if check and product is not None:
-        qrels = {q.id: dict(q.relevant) for q in questions}
-        gate = check_baseline(product, qrels, BASELINE_PATH)
-        click.echo(gate.message)
-        if not gate.passed:
-            sys.exit(1)
 
 
-def _eval_answers(
-    settings: Settings, limit: int | None, as_json: bool, status: Any, out: Path
+@eval_group.command("answers")
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    help="Answer N questions spread over the fixed 40-question subset (default: all 40).",
+)
+@LLM_OPTION
+@OUT_OPTION
+@JSON_OPTION
+@click.pass_context
+@_edge
+def eval_answers(
+    ctx: click.Context, limit: int | None, llm: str | None, out: Path, as_json: bool
 ) -> None:
+    """Our answers and a LangChain stuff-chain baseline on the gold subset, every point checked."""
     from evals.answers import answers_markdown, evaluate_answers
 
+    settings = _settings(ctx, llm=llm)
+    status = _Progress(enabled=not as_json).status
     report, paths = evaluate_answers(settings, limit, status, out)
     if as_json:
         _echo_json({k: v for k, v in report.items() if k != "texts"})

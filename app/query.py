@@ -311,11 +311,90 @@ def english_glosses(question: str) -> str:
     return " ".join(words)
 
 
+# Regions a question can name, with the countries (ISO 3166 alpha-2) they cover, so results
+# from those countries can be preferred. Keys are regexes (English, lower case) or Chinese.
+_EU = ("GB", "IE", "FR", "DE", "IT", "ES", "PT", "NL", "BE", "SE", "DK", "NO", "FI", "PL",
+       "LT", "AT", "CH", "IS")  # fmt: skip
+_LATAM = ("BR", "MX", "AR", "CO", "CL", "PE", "UY", "EC", "CR")
+_SEA = ("SG", "MY", "ID", "TH", "VN", "PH", "MM", "KH")
+_AFRICA = ("NG", "GH", "KE", "ET", "TZ", "UG", "EG", "ZA")
+_SOUTH_ASIA = ("IN", "PK", "BD")
+REGIONS: dict[str, tuple[str, ...]] = {
+    r"latin america|latam|south america|拉美|南美": _LATAM,
+    r"south-?east asia|东南亚": _SEA,
+    r"africa|非洲": _AFRICA,
+    r"europe|\beu\b|欧洲": _EU,
+    r"emerging markets?|developing markets?|新兴市场": _LATAM
+    + _SEA
+    + _AFRICA
+    + _SOUTH_ASIA
+    + ("KZ",),
+    r"middle east|中东": ("AE", "KW", "QA", "SA", "IL", "TR", "EG"),
+    r"\b(us|usa|united states)\b|(?<!latin )(?<!south )(?<!north )\bamerica\b|美国": ("US",),
+    r"\b(uk|britain|england)\b|英国": ("GB",),
+    r"\bindia\b|印度": ("IN",),
+    r"\bbrazil\b|巴西": ("BR",),
+    r"\bmexico\b|墨西哥": ("MX",),
+    r"\bindonesia\b|印尼": ("ID",),
+    r"\bjapan\b|日本": ("JP",),
+    r"\bkorea\b|韩国": ("KR",),
+    r"\bkenya\b|肯尼亚": ("KE",),
+    r"\bnigeria\b|尼日利亚": ("NG",),
+    r"\bgermany\b|德国": ("DE",),
+    r"\bfrance\b|法国": ("FR",),
+}
+# "outside the US and China", "other than Europe", "除了中国和美国", "欧洲以外": the places named
+# are excluded. Excluding China means overseas; excluding only other places says nothing of
+# the market, and those places must not count as the place asked about.
+_PLACE_WORD = (
+    r"(?:the |mainland )?(?:china|us|usa|uk|eu|"
+    + "|".join(_PLACES)
+    + r"|"
+    + "|".join(_DEMONYMS)
+    + r")\b"
+)
+_EXCLUDE_EN = re.compile(
+    r"\b(?:outside|beyond|except(?: for| in)?|excluding|other than|apart from|besides|not in)"
+    r"(?: of)? (" + _PLACE_WORD + r"(?:(?:,| and| or| &|, and|, or) " + _PLACE_WORD + r")*)"
+)
+_ZH_PLACE = r"(?:中国|国内|大陆|美国|欧洲|英国|印度|日本|韩国|东南亚|拉美|巴西|非洲|印尼|欧美|北美)"
+_ZH_LIST = _ZH_PLACE + r"(?:[和、与及或跟]" + _ZH_PLACE + r")*"
+_EXCLUDE_ZH = re.compile(
+    r"除(?:了)?(" + _ZH_LIST + r")(?:以外|之外|外)?|(" + _ZH_LIST + r")(?:以外|之外)"
+)
+_CHINA_WORDS = re.compile(r"china|中国|国内|大陆")
+
+
 @dataclass(frozen=True)
 class QueryIntent:
     market: Market | None
     levers: tuple[Lever, ...]
     market_reason: str | None = None
+    countries: frozenset[str] = frozenset()  # countries of the regions the question asks about
+
+
+def exclusions(text: str) -> tuple[str, list[str]]:
+    """The text without its exclusive place phrases, and the phrases' place lists."""
+    excluded: list[str] = []
+
+    def cut(match: re.Match[str]) -> str:
+        excluded.append(next(group for group in match.groups() if group))
+        return " "
+
+    text = _EXCLUDE_EN.sub(cut, text)
+    text = _EXCLUDE_ZH.sub(cut, text)
+    return text, excluded
+
+
+def region_countries(question: str) -> frozenset[str]:
+    """Countries of the regions a question names (not those it excludes): "in Latin America or
+    Southeast Asia" -> BR, MX, ..., SG, ID, ..."""
+    text, _ = exclusions(_normalise(question))
+    found: set[str] = set()
+    for pattern, countries in REGIONS.items():
+        if re.search(pattern, text):
+            found.update(countries)
+    return frozenset(found)
 
 
 def _first_hit(patterns: list[str], text: str) -> str | None:
@@ -334,8 +413,12 @@ def detect_market(question: str, asker: Market | None = None) -> tuple[Market | 
     "outside China", "国内") beats a description ("Chinese", "Western"); when a sentence names
     both markets equally, the asker's other market wins, or nothing is assumed.
     """
-    text = question.lower().replace("\u2019", "'").replace("u.s.", "us").replace("u.k.", "uk")
+    text = _normalise(question)
     for sentence in reversed([part for part in _SENTENCE.split(text) if part.strip()]):
+        sentence, excluded = exclusions(sentence)
+        china_out = next((e for e in excluded if _CHINA_WORDS.search(e)), None)
+        if china_out is not None:
+            return Market.OVERSEAS, china_out
         for overseas, china in ((_OVERSEAS_STRONG, _CHINA_STRONG), (_OVERSEAS_WEAK, _CHINA_WEAK)):
             hit_o, hit_c = _first_hit(overseas, sentence), _first_hit(china, sentence)
             if hit_o and hit_c:
@@ -355,6 +438,10 @@ def detect_market(question: str, asker: Market | None = None) -> tuple[Market | 
     return None, None
 
 
+def _normalise(question: str) -> str:
+    return question.lower().replace("\u2019", "'").replace("u.s.", "us").replace("u.k.", "uk")
+
+
 def detect_levers(question: str) -> tuple[Lever, ...]:
     """Levers a question is about, in the fixed lever order."""
     text = question.lower()
@@ -363,4 +450,4 @@ def detect_levers(question: str) -> tuple[Lever, ...]:
 
 def parse_question(question: str, asker: Market | None = None) -> QueryIntent:
     market, reason = detect_market(question, asker)
-    return QueryIntent(market, detect_levers(question), reason)
+    return QueryIntent(market, detect_levers(question), reason, region_countries(question))

@@ -2,7 +2,9 @@
 per case, because the product answers with companies, not text fragments.
 
     question -> intent (market filter, levers) -> dense top-N + BM25 top-N (same filter)
+             + mechanism ranking (cases using the mechanisms the question describes)
              -> reciprocal rank fusion, lever-section boost -> per-case pooling -> top-k cases
+             -> weak? (best dense cosine below a bar chosen on the tune split)
 
 Opening a `Retriever` loads the embedding model, Chroma and the persisted BM25 index once;
 `search` is then cheap and safe to call repeatedly (the CLI's --batch, the UI, the evals).
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from app.errors import IndexNotReadyError
+from app.mechanisms import MechanismMatch, MechanismMatcher
 from app.query import QueryIntent, english_glosses, parse_question
 from app.question import clean_question
 from ingest.keyword import KeywordIndex
@@ -31,6 +34,9 @@ if TYPE_CHECKING:
     from app.settings import Settings
 
 MarketChoice = Market | Literal["any"] | None
+# "No good match" bars, per first encoder: a cosine below it is weak. 0.24 for USE had the best
+# F1 at finding the tune split's no-match questions; the other encoders have no calibrated bar.
+WEAK_BARS = {"use": 0.24}
 
 
 @dataclass(frozen=True)
@@ -43,13 +49,25 @@ class RetrievalConfig:
     lever_boost: float = 0.1
     rrf_k: int = 30
     dense_weight: float = 1.0
-    # Per-store weights when several dense stores are fused (default: dense_weight for each).
-    dense_weights: tuple[float, ...] | None = None
+    # Per-store weights when several dense stores are fused: the default fusion is USE (1.0)
+    # + MiniLM (0.2), chosen on the tune split (+0.009 nDCG@10 over MiniLM at 0).
+    dense_weights: tuple[float, ...] | None = (1.0, 0.2)
     keyword_weight: float = 1.0
     candidates: int = 60
     pooling: Literal["max", "decay"] = "decay"
     gloss_chinese: bool = True  # append English glosses of Chinese business terms to the query
     max_evidence: int = 3
+    # Mechanism signal: cases using a mechanism the question describes, as one more RRF ranking.
+    # Chosen on the tune split (weight 0 / 0.5 / 1.0, similarity bar 0.45 / 0.5): 1.0 at 0.45.
+    mechanism_weight: float = 1.0
+    mechanism_min_sim: float = 0.45
+    mechanism_top: int = 2
+    # "No good match": weak when the best dense cosine (first encoder) is below this; 0.24 had
+    # the best F1 at finding the tune split's no-match questions (a 2-D rule with the best
+    # mechanism similarity did no better).
+    weak_below: float | None = None  # None: the calibrated bar for the encoder (WEAK_BARS)
+    # Prefer cases whose countries fall in the regions the question names ("in Latin America").
+    region_boost: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +83,7 @@ class CaseHit:
     record: CaseRecord
     score: float
     evidence: list[Evidence] = field(default_factory=list)
+    mechanisms: list[str] = field(default_factory=list)  # matched mechanisms this case uses
 
     def as_json(self) -> dict[str, Any]:
         r = self.record
@@ -76,6 +95,7 @@ class CaseHit:
             "score": round(self.score, 6),
             "summary": r.summary,
             "evidence": [{"section": e.section, "text": e.text} for e in self.evidence],
+            "mechanisms": list(self.mechanisms),
         }
 
 
@@ -86,14 +106,20 @@ class SearchResult:
     intent: QueryIntent
     hits: list[CaseHit]
     timings: dict[str, float] = field(default_factory=dict)
-    weak: bool = False  # nothing in the library answers the question well
+    mechanisms: list[MechanismMatch] = field(default_factory=list)  # what the question describes
+    match: float | None = None  # best dense cosine between the question and any chunk
+    weak: bool = False  # no case answers this well: show results as "closest, not a direct answer"
 
     def as_json(self) -> dict[str, Any]:
-        """Exactly the shape DESIGN.md promises for `elsewhere search --json`."""
+        """The shape DESIGN.md promises for `elsewhere search --json`, plus compatible fields
+        (`weak`, `match`, `mechanisms` at the top and per result)."""
         return {
             "query": self.query,
             "market_filter": self.market_filter,
             "results": [hit.as_json() for hit in self.hits],
+            "weak": self.weak,
+            "match": self.match,
+            "mechanisms": [{"id": m.id, "similarity": m.similarity} for m in self.mechanisms],
         }
 
 
@@ -118,10 +144,14 @@ class IndexSnapshot:
     records: dict[str, CaseRecord]
     keyword: KeywordIndex
     chunks: dict[str, dict[str, Any]]
+    first_chunk: dict[str, str]  # case id -> its first chunk (the mechanism ranking's entry)
 
     @classmethod
     def of(cls, records: dict[str, CaseRecord], keyword: KeywordIndex) -> IndexSnapshot:
-        return cls(records, keyword, {rec["id"]: rec for rec in keyword.records})
+        first: dict[str, str] = {}
+        for rec in keyword.records:
+            first.setdefault(rec["case_id"], rec["id"])
+        return cls(records, keyword, {rec["id"]: rec for rec in keyword.records}, first)
 
 
 class Retriever:
@@ -135,8 +165,11 @@ class Retriever:
         config: RetrievalConfig = RetrievalConfig(),
         asker: Market | None = None,
         settings: Settings | None = None,
+        matcher: MechanismMatcher | None = None,
     ):
         self._snapshot = IndexSnapshot.of(records, keyword)
+        self.matcher = matcher
+        self._weak_bar = WEAK_BARS.get(settings.embedder) if settings is not None else None
         self.dense = dense
         self.config = config
         self.asker = asker
@@ -174,15 +207,21 @@ class Retriever:
         mode, first brought in step with the shared server)."""
         records, keyword = load_index(settings)
         dense = []
+        matcher = None
         if config.use_dense:
             from ingest.embed import make_embeddings
             from ingest.store import open_store
 
-            store = open_store(settings, embeddings or make_embeddings(settings.embedder))
+            model = embeddings or make_embeddings(settings.embedder)
+            store = open_store(settings, model)
             _check_vectors(settings, len(keyword.records))
             dense.append(store)
+            matcher = MechanismMatcher(model, cache_dir=settings.index_dir)
+            for name in settings.dense_embedders[1:] if embeddings is None else ():
+                scoped = settings.model_copy(update={"embedder": name})
+                dense.append(open_store(scoped, make_embeddings(name)))
         asker = Market(settings.asker_market) if settings.asker_market else None
-        return cls(records, keyword, dense, config, asker, settings)
+        return cls(records, keyword, dense, config, asker, settings, matcher)
 
     def reload(self, settings: Settings) -> None:
         """Pick up a new ingest: case records and the BM25 index are re-read from disk (the
@@ -211,7 +250,9 @@ class Retriever:
             self._sync_lock.release()
 
     def with_config(self, config: RetrievalConfig) -> Retriever:
-        return Retriever(self.records, self.keyword, self.dense, config, self.asker, self._settings)
+        return Retriever(
+            self.records, self.keyword, self.dense, config, self.asker, self._settings, self.matcher
+        )
 
     def search(
         self,
@@ -242,27 +283,81 @@ class Retriever:
             text = f"{question} {english_glosses(question)}".strip()
         timings: dict[str, float] = {}
         ranked: list[tuple[list[str], float]] = []
+        match: float | None = None
         if self.config.use_dense:
             t = time.perf_counter()
-            weights = self.config.dense_weights or (self.config.dense_weight,) * len(self.dense)
-            for store, weight in zip(self.dense, weights, strict=True):
-                ranked.append((self.dense_ranking(store, text, chosen), weight))
+            weights = (self.config.dense_weights or ())[: len(self.dense)]
+            weights += (self.config.dense_weight,) * (len(self.dense) - len(weights))
+            for n, (store, weight) in enumerate(zip(self.dense, weights, strict=True)):
+                scored = self.dense_scored(store, text, chosen)
+                if n == 0 and scored:
+                    match = round(1.0 - scored[0][1], 4)  # cosine space: distance = 1 - cos
+                ranked.append(([cid for cid, _ in scored], weight))
             timings["dense_ms"] = _ms(t)
         if self.config.use_keyword:
             t = time.perf_counter()
             ranked.append((self.keyword_ranking(text, chosen), self.config.keyword_weight))
             timings["keyword_ms"] = _ms(t)
+        matched = self._mechanisms(text)
+        if matched and self.config.mechanism_weight > 0:
+            first = fuse(ranked, self.config.rrf_k)
+            ranked.append(
+                (self.mechanism_ranking(matched, chosen, first), self.config.mechanism_weight)
+            )
         scores = fuse(ranked, self.config.rrf_k)
         boosted = {cid: s * self._boost(cid, intent) for cid, s in scores.items()}
         hits = self.rank_cases(boosted)[:k]
+        wanted = {m.id for m in matched}
+        for hit in hits:
+            hit.mechanisms = [m for m in hit.record.mechanisms if m in wanted]
         timings["total_ms"] = _ms(started)
-        return SearchResult(question, chosen.value if chosen else None, intent, hits, timings)
+        bar = self.config.weak_below if self.config.weak_below is not None else self._weak_bar
+        weak = bar is not None and match is not None and match < bar
+        return SearchResult(
+            question, chosen.value if chosen else None, intent, hits, timings, matched, match, weak
+        )
+
+    def _mechanisms(self, text: str) -> list[MechanismMatch]:
+        if self.matcher is None:
+            return []
+        return self.matcher.match(text, self.config.mechanism_min_sim, self.config.mechanism_top)
+
+    def mechanism_ranking(
+        self, matched: list[MechanismMatch], market: Market | None, scores: dict[str, float]
+    ) -> list[str]:
+        """One chunk per case that uses a matched mechanism, ordered by how well the mechanism
+        matched, then by the case's text score: cross-sector cases the text did not find."""
+        similarity = {m.id: m.similarity for m in matched}
+        case_text: dict[str, float] = defaultdict(float)
+        for chunk_id, score in scores.items():
+            case_id = self._chunks[chunk_id]["case_id"]
+            case_text[case_id] = max(case_text[case_id], score)
+        first_chunk = self._snapshot.first_chunk
+        ranked = []
+        for case_id, record in self.records.items():
+            if market and record.market != market.value:
+                continue
+            best = max((similarity[m] for m in record.mechanisms if m in similarity), default=None)
+            if best is not None and case_id in first_chunk:
+                ranked.append((-best, -case_text[case_id], case_id))
+        ranked.sort()
+        return [first_chunk[case_id] for _, _, case_id in ranked]
 
     def dense_ranking(self, store: Chroma, question: str, market: Market | None) -> list[str]:
         """Chunk ids from one vector store, best first, within the market filter."""
+        return [cid for cid, _ in self.dense_scored(store, question, market)]
+
+    def dense_scored(
+        self, store: Chroma, question: str, market: Market | None
+    ) -> list[tuple[str, float]]:
+        """(chunk id, cosine distance) from one vector store, best first, within the filter."""
         where = {"market": market.value} if market else None
         found = self._dense_search(store, question, where)
-        return [doc.id for doc, _ in found if doc.id is not None and doc.id in self._chunks]
+        return [
+            (doc.id, float(distance))
+            for doc, distance in found
+            if doc.id is not None and doc.id in self._chunks
+        ]
 
     def _dense_search(self, store: Chroma, question: str, where: Any) -> list[Any]:
         k = self.config.candidates
@@ -280,9 +375,15 @@ class Retriever:
         return [self.keyword.records[hit.index]["id"] for hit in hits]
 
     def _boost(self, chunk_id: str, intent: QueryIntent) -> float:
-        lever = self._chunks[chunk_id]["lever"]
+        chunk = self._chunks[chunk_id]
+        lever = chunk["lever"]
         wanted = {lever.value for lever in intent.levers}
-        return 1.0 + self.config.lever_boost if lever and lever in wanted else 1.0
+        boost = 1.0 + self.config.lever_boost if lever and lever in wanted else 1.0
+        if intent.countries and self.config.region_boost:
+            record = self.records.get(chunk["case_id"])
+            if record is not None and intent.countries.intersection(record.countries):
+                boost *= 1.0 + self.config.region_boost
+        return boost
 
     def rank_cases(self, chunk_scores: dict[str, float]) -> list[CaseHit]:
         """Pool chunk scores per case (best chunk + halving weights for the next three)."""

@@ -7,7 +7,7 @@ anywhere else. Building it has no side effects: no folders are created, nothing 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         "use",
         description="use (multilingual USE, the default: best on the gold questions, which are "
         "English and Chinese), minilm (packaged all-MiniLM-L6-v2), hash (tests only)",
+    )
+    fusion_embedders: str = Field(
+        "minilm",
+        description="comma-separated encoders fused with `embedder` in the default retrieval "
+        "(default: the packaged all-MiniLM-L6-v2 via sentence-transformers); empty for none",
     )
     chunk_tokens: int = Field(220, ge=64, le=2000, description="cl100k tokens per chunk at most")
     max_case_bytes: int = Field(64 * 1024, ge=1024, description="largest case file accepted")
@@ -106,6 +111,23 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("fusion_embedders")
+    @classmethod
+    def _known_encoders(cls, value: str) -> str:
+        names = [part.strip() for part in value.split(",") if part.strip()]
+        unknown = [name for name in names if name not in EMBEDDER_IDS]
+        if unknown:
+            raise ValueError(f"unknown encoder(s) {unknown}; choose from {sorted(EMBEDDER_IDS)}")
+        return ",".join(names)
+
+    @property
+    def dense_embedders(self) -> tuple[EmbedderName, ...]:
+        """Every encoder in the fusion, `embedder` first (the hash test embedder stays alone)."""
+        if self.embedder == "hash":
+            return ("hash",)
+        extra = [e for e in self.fusion_embedders.split(",") if e and e != self.embedder]
+        return (self.embedder, *(cast(EmbedderName, e) for e in extra))
 
     @model_validator(mode="after")
     def _prompt_fits(self) -> Settings:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.errors import ElsewhereError
 from app.retrieval import RetrievalConfig, Retriever, fuse
+from app.settings import EMBEDDER_IDS
 from ingest.keyword import KeywordIndex
 from ingest.state import CaseRecord
 
@@ -64,14 +65,17 @@ class BeirResult:
     def markdown(self) -> str:
         lines = [
             f"{self.dataset} ({self.split} split, {self.queries} queries, "
-            f"{self.documents} documents); fusion tuned on: {self.tuned}",
+            f"{self.documents} documents); BM25 and fusion tuned on the "
+            f"{self.tuned.get('split')} split (tune nDCG@10 {self.tuned.get('tune_ndcg@10')})",
             "",
             "| system | nDCG@10 | Recall@100 |",
             "|---|---|---|",
         ]
+        systems = self.tuned.get("systems", {})
         for name, scores in self.configs.items():
+            what = f": {systems[name]}" if name in systems else ""
             lines.append(
-                f"| {name} (ours) | {scores['ndcg@10']:.3f} | {scores['recall@100']:.3f} |"
+                f"| {name} (ours{what}) | {scores['ndcg@10']:.3f} | {scores['recall@100']:.3f} |"
             )
         for name, score in PUBLISHED.get(self.dataset, {}).items():
             lines.append(f"| {name} (published) | {score:.3f} | |")
@@ -119,9 +123,7 @@ def run_beir(
     status(f"{folder.name}: {len(corpus)} documents, {len(test_ids)} {split} queries")
     retriever = _beir_retriever(settings, folder, corpus, status)
 
-    store = retriever.dense[0]
-
-    def dense_ranked(ids: list[str]) -> dict[str, list[str]]:
+    def dense_ranked(store: Any, ids: list[str]) -> dict[str, list[str]]:
         return {q: retriever.dense_ranking(store, queries[q], None) for q in ids}
 
     def keyword_ranked(ids: list[str], keyword: KeywordIndex) -> dict[str, list[str]]:
@@ -137,12 +139,13 @@ def run_beir(
         result = evaluate(qr, run, ["ndcg@10", "recall@100"])
         return {k: round(float(v), 4) for k, v in result.items()}
 
+    names = list(settings.dense_embedders)
     texts = [record["text"] for record in retriever.keyword.records]
-    tuned: dict[str, Any] = {"split": tune_split if tune_ids else None}
-    keyword, weight, rrf_k = retriever.keyword, 1.0, 60
+    tuned: dict[str, Any] = {"split": tune_split if tune_ids else None, "encoders": names}
+    keyword, weights, rrf_k = retriever.keyword, (1.0,) * len(names), 60
     if tune_ids:
         status(f"tuning BM25 and fusion on {len(tune_ids)} {tune_split} queries")
-        dense_tune = dense_ranked(tune_ids)
+        dense_tune = [dense_ranked(store, tune_ids) for store in retriever.dense]
         best = -1.0
         for k1, b in BM25_GRID:
             candidate = KeywordIndex.build(texts, keyword.records, keyword.stamp, k1=k1, b=b)
@@ -152,25 +155,54 @@ def run_beir(
                 best, kw_tune, chosen = value["ndcg@10"], kw, candidate
                 tuned["bm25_k1_b"] = [k1, b]
         keyword = chosen
+        grids = [[0.0, *WEIGHT_GRID]] * len(names)
         values = {
-            (w, k): score(
-                {q: docs([(dense_tune[q], w), (kw_tune[q], 1.0)], k) for q in tune_ids},
+            (ws, k): score(
+                {
+                    q: docs(
+                        [
+                            *((d[q], w) for d, w in zip(dense_tune, ws, strict=True)),
+                            (kw_tune[q], 1.0),
+                        ],
+                        k,
+                    )
+                    for q in tune_ids
+                },
                 tune_qrels,
                 tune_ids,
             )["ndcg@10"]
-            for w, k in itertools.product(WEIGHT_GRID, RRF_GRID)
+            for ws in itertools.product(*grids)
+            if any(ws)
+            for k in RRF_GRID
         }
-        weight, rrf_k = max(values, key=lambda key: values[key])
+        weights, rrf_k = max(values, key=lambda key: values[key])
         tuned.update(
-            {"dense_weight": weight, "rrf_k": rrf_k, "tune_ndcg@10": values[(weight, rrf_k)]}
+            {
+                "dense_weights": dict(zip(names, weights, strict=True)),
+                "rrf_k": rrf_k,
+                "tune_ndcg@10": values[(weights, rrf_k)],
+            }
         )
     status(f"scoring {len(test_ids)} {split} queries")
-    dense_test, kw_test = dense_ranked(test_ids), keyword_ranked(test_ids, keyword)
-    runs = {
-        "bm25": {q: docs([(kw_test[q], 1.0)]) for q in test_ids},
-        "dense": {q: docs([(dense_test[q], 1.0)]) for q in test_ids},
-        "hybrid": {q: docs([(dense_test[q], weight), (kw_test[q], 1.0)], rrf_k) for q in test_ids},
+    dense_test = [dense_ranked(store, test_ids) for store in retriever.dense]
+    kw_test = keyword_ranked(test_ids, keyword)
+    runs = {"bm25": {q: docs([(kw_test[q], 1.0)]) for q in test_ids}}
+    systems = {"bm25": f"BM25 (bm25s, k1/b {tuned.get('bm25_k1_b', 'default')})"}
+    for n, (name, ranked) in enumerate(zip(names, dense_test, strict=True)):
+        key = "dense" if n == 0 else f"dense-{name}"
+        runs[key] = {q: docs([(ranked[q], 1.0)]) for q in test_ids}
+        systems[key] = f"dense {EMBEDDER_IDS[name]} in Chroma"
+    runs["hybrid"] = {
+        q: docs(
+            [*((d[q], w) for d, w in zip(dense_test, weights, strict=True)), (kw_test[q], 1.0)],
+            rrf_k,
+        )
+        for q in test_ids
     }
+    systems["hybrid"] = f"RRF k={rrf_k} of BM25 (weight 1) + " + " + ".join(
+        f"{name} (weight {w})" for name, w in zip(names, weights, strict=True)
+    )
+    tuned["systems"] = systems
     configs = {name: score(run, test_qrels, test_ids) for name, run in runs.items()}
     return BeirResult(folder.name, split, configs, tuned, len(test_ids), len(corpus))
 
@@ -209,30 +241,33 @@ def _beir_retriever(
     ]
     digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
     keyword = KeywordIndex.build(texts, records, digest)
-    embeddings = make_embeddings(settings.embedder)
-    path = settings.data_dir / "beir" / f"{folder.name}-{settings.embedder}-{digest}"
-    client = chromadb.PersistentClient(str(path), ChromaSettings(anonymized_telemetry=False))
-    store = Chroma(
-        "beir_docs",
-        embedding_function=embeddings,
-        client=client,
-        collection_configuration={"hnsw": {"space": "cosine"}},
-    )
-    have = set(store.get(include=[])["ids"])
-    todo = [i for i, cid in enumerate(ids) if cid not in have]
-    if todo:
-        status(f"embedding {len(todo)} documents with {settings.embedder} (cached afterwards)")
-    for start in range(0, len(todo), 256):
-        batch = todo[start : start + 256]
-        store.add_texts(
-            [texts[i] for i in batch],
-            ids=[ids[i] for i in batch],
-            metadatas=[{"doc_id": str(corpus[i]["_id"])} for i in batch],
+    stores = []
+    for name in settings.dense_embedders:
+        embeddings = make_embeddings(name)
+        path = settings.data_dir / "beir" / f"{folder.name}-{name}-{digest}"
+        client = chromadb.PersistentClient(str(path), ChromaSettings(anonymized_telemetry=False))
+        store = Chroma(
+            "beir_docs",
+            embedding_function=embeddings,
+            client=client,
+            collection_configuration={"hnsw": {"space": "cosine"}},
         )
-        status(f"  {min(start + 256, len(todo))}/{len(todo)} documents embedded")
+        have = set(store.get(include=[])["ids"])
+        todo = [i for i, cid in enumerate(ids) if cid not in have]
+        if todo:
+            status(f"embedding {len(todo)} documents with {name} (cached afterwards)")
+        for start in range(0, len(todo), 256):
+            batch = todo[start : start + 256]
+            store.add_texts(
+                [texts[i] for i in batch],
+                ids=[ids[i] for i in batch],
+                metadatas=[{"doc_id": str(corpus[i]["_id"])} for i in batch],
+            )
+            status(f"  {min(start + 256, len(todo))}/{len(todo)} documents embedded")
+        stores.append(store)
     doc_records = {str(doc["_id"]): _doc_record(doc) for doc in corpus}
     config = RetrievalConfig(geo_filter=False, lever_boost=0.0, candidates=DEPTH * 2, pooling="max")
-    return Retriever(doc_records, keyword, [store], config)
+    return Retriever(doc_records, keyword, stores, config)
 
 
 def _doc_record(doc: dict) -> CaseRecord:
@@ -254,3 +289,15 @@ def _doc_record(doc: dict) -> CaseRecord:
         sources=[],
         sections={},
     )
+
+
+def write_beir_outputs(result: BeirResult, out_dir: Path) -> dict[str, Path]:
+    """The result as JSON and Markdown under `out_dir` (like the gold eval's outputs)."""
+    from datetime import UTC, datetime
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"beir-{result.dataset}-{result.split}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    paths = {"json": out_dir / f"{stem}.json", "markdown": out_dir / f"{stem}.md"}
+    paths["json"].write_text(json.dumps(result.as_json(), indent=1), "utf-8")
+    paths["markdown"].write_text(result.markdown(), "utf-8")
+    return paths

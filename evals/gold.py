@@ -10,6 +10,9 @@ from app.errors import ElsewhereError
 
 GOLD_PATH = Path(__file__).with_name("gold.jsonl")
 SPLITS = ("tune", "holdout")
+# "plain": the library's own words; the hard kinds are how PMs ask in meetings; "no-match":
+# nothing in the library answers it (relevant is {}), used to measure the weak-result signal.
+KINDS = ("plain", "mechanism", "analogy", "failure", "region", "jargon", "no-match")
 NO_MATCH = "no-match"
 
 
@@ -22,7 +25,7 @@ class GoldQuestion:
     market: str | None
     relevant: dict[str, int]
     split: str
-    kind: str = "plain"  # "no-match": no case answers it; the product must say so
+    kind: str = "plain"  # one of KINDS; "no-match": no case answers it, the product must say so
 
     @property
     def no_match(self) -> bool:
@@ -53,9 +56,11 @@ def gold_problems(questions: list[GoldQuestion], case_markets: dict[str, str]) -
         seen.add(question.id)
         if question.split not in SPLITS:
             problems.append(f"{where}: split must be one of {SPLITS}, got {question.split!r}")
+        if question.kind not in KINDS:
+            problems.append(f"{where}: kind must be one of {KINDS}, got {question.kind!r}")
         if question.no_match and question.relevant:
-            problems.append(f"{where}: a no-match question lists relevant cases")
-        elif not question.no_match and 2 not in question.relevant.values():
+            problems.append(f"{where}: a no-match question must have relevant {{}}")
+        if not question.no_match and 2 not in question.relevant.values():
             problems.append(f"{where}: needs at least one case graded 2")
         for case_id, grade in question.relevant.items():
             if case_id not in case_markets:

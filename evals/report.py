@@ -11,7 +11,7 @@ from pathlib import Path
 
 from evals.harness import METRICS, PRIMARY, ConfigResult
 
-PRODUCT_CONFIG = "hybrid-use+geo+lever"  # what the product ships (defaults); gated in CI
+PRODUCT_CONFIG = "product"  # what the product ships (defaults); gated in CI
 TOLERANCE = 0.02  # a drop in mean nDCG@10 smaller than this never fails the gate
 MAX_P = 0.05
 
@@ -51,7 +51,7 @@ def markdown_table(results: list[ConfigResult], meta: dict) -> str:
         "|" + "---|" * len(head),
     ]
     for r in results:
-        row = [
+        row: list[object] = [
             r.name,
             r.metrics["tune"][PRIMARY],
             r.metrics["holdout"][PRIMARY],
@@ -61,10 +61,74 @@ def markdown_table(results: list[ConfigResult], meta: dict) -> str:
             r.wrong_market["all"],
             r.median_ms,
         ]
-        lines.append(
-            "| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |"
-        )
+        lines.append(_row(row))
+    lines += ["", *hard_table(results), "", *no_match_table(results)]
     return "\n".join(lines) + "\n"
+
+
+NAIVE_CONFIG = "naive-langchain"
+
+
+def _row(values: list[object]) -> str:
+    return "| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in values) + " |"
+
+
+def hard_table(results: list[ConfigResult]) -> list[str]:
+    """The hard kinds, per kind and per language, product next to the naive baseline."""
+    shown = [r for r in results if r.name in (PRODUCT_CONFIG, NAIVE_CONFIG)] or results[-1:]
+    groups = sorted({g for r in shown for g in r.by_group}, key=_group_order)
+    if not groups:
+        return []
+    head = ["hard questions (split/group)", "n"]
+    for r in shown:
+        head += [f"{r.name} nDCG@10", "R@10", "MRR@10"]
+    lines = [
+        "By kind (plain = the library's own words; hard = mechanism, analogy, failure, region, "
+        "jargon) and, for the hard ones, by language:",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for group in groups:
+        row: list[object] = [group, shown[0].group_sizes.get(group, "")]
+        for r in shown:
+            scores = r.by_group.get(group, {})
+            row += [scores.get(m, float("nan")) for m in ("ndcg@10", "recall@10", "mrr@10")]
+        lines.append(_row(row))
+    return lines
+
+
+def no_match_table(results: list[ConfigResult]) -> list[str]:
+    """How well each configuration's `weak` flag finds the out-of-library questions."""
+    rows = [r for r in results if r.no_match and r.no_match["all"]["flagged"] > 0]
+    if not rows:
+        return ["No-match detection: no configuration flagged any result set as weak."]
+    lines = [
+        "No-match detection (`weak` flag vs the out-of-library gold questions):",
+        "",
+        "| config | P tune | R tune | P holdout | R holdout | flagged (all) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        t, h = r.no_match["tune"], r.no_match["holdout"]
+        lines.append(
+            _row(
+                [
+                    r.name,
+                    t["precision"],
+                    t["recall"],
+                    h["precision"],
+                    h["recall"],
+                    int(r.no_match["all"]["flagged"]),
+                ]
+            )
+        )
+    return lines
+
+
+def _group_order(group: str) -> tuple[int, str]:
+    split, _, name = group.partition("/")
+    return (0 if split == "tune" else 1, "" if name == "hard" else name)
 
 
 def _bar_chart(results: list[ConfigResult], path: Path) -> None:

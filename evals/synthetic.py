@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from ingest.mechanisms import mechanism_ids
 from ingest.schema import LEVER_SECTIONS, SECTIONS, SECTORS, Lever
 
 REPO_CASES = Path(__file__).resolve().parent.parent / "cases"
@@ -88,6 +89,7 @@ def case_file(
         "years": "2016-2022",
         "problems": [f"{rng.choice(_STEMS)} {rng.choice(_STEMS)} problem"],
         "levers": [lever],
+        "mechanisms": [rng.choice(mechanism_ids())],
         "summary": f"SYNTHETIC benchmark case {number}: not a real company; generated text.",
         "outcome": rng.choice(["worked", "mixed", "failed"]),
         "as_of": "2026-11",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ingest.mechanisms import load_mechanisms
 from ingest.parse import Case
 from ingest.schema import LEVER_SECTIONS, SECTIONS
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 OVERVIEW = "Overview"
 # Bump when chunk text or metadata changes shape: every case is then re-indexed once.
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"  # 2: mechanisms in metadata and the Overview chunk
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ def case_metadata(case: Case) -> dict[str, str | int]:
         "outcome": meta.outcome.value,
         "years": meta.years,
         "hq_country": meta.hq_country,
+        "mechanisms": ",".join(meta.mechanisms),  # Chroma metadata values are scalars
         "path": case.relpath,
         "content_hash": case.content_hash,
     }
@@ -88,7 +90,9 @@ def _overview(case: Case) -> str:
     meta = case.meta
     problems = "; ".join(meta.problems)
     levers = ", ".join(lever.value for lever in meta.levers)
+    names = {m.id: m.name_en for m in load_mechanisms()}
+    mechanisms = "; ".join(names[m] for m in meta.mechanisms)
     return (
         f"{meta.summary}\nProblems: {problems}.\nSector: {meta.sector}. Years: {meta.years}. "
-        f"Outcome: {meta.outcome.value}. Levers: {levers}."
+        f"Outcome: {meta.outcome.value}. Levers: {levers}.\nMechanisms: {mechanisms}."
     )

@@ -86,7 +86,26 @@ def run_ingest(
     on_status: StatusFn | None = None,
     embeddings: Embeddings | None = None,
 ) -> IngestReport:
-    """Index the case folder into Chroma + BM25; see the module docstring for guarantees."""
+    """Index the case folder into Chroma + BM25; see the module docstring for guarantees.
+
+    Without an explicit `embeddings`, every encoder of the default fusion gets its own index
+    (`settings.dense_embedders`); the report is the first one's (the others see the same files).
+    """
+    report = _run_one(settings, on_progress, on_status, embeddings)
+    if embeddings is None:
+        for name in settings.dense_embedders[1:]:
+            scoped = settings.model_copy(update={"embedder": name})
+            extra = _run_one(scoped, on_progress, on_status, None)
+            report.chunks_embedded += extra.chunks_embedded
+    return report
+
+
+def _run_one(
+    settings: Settings,
+    on_progress: ProgressFn | None,
+    on_status: StatusFn | None,
+    embeddings: Embeddings | None,
+) -> IngestReport:
     from filelock import FileLock, Timeout
 
     started = time.perf_counter()

@@ -113,6 +113,7 @@ class CaseMeta(BaseModel):
     years: str
     problems: list[ShortText] = Field(min_length=1, max_length=8)
     levers: list[Lever] = Field(min_length=1, max_length=5)
+    mechanisms: list[str] = Field(min_length=1, max_length=6)  # ids in ingest/data/mechanisms.yaml
     summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=20, max_length=600)]
     outcome: Outcome
     sources: list[Source] = Field(min_length=1, max_length=20)
@@ -133,6 +134,22 @@ class CaseMeta(BaseModel):
     def _known_sector(cls, value: str) -> str:
         if value not in SECTORS:
             raise ValueError(f"must be one of: {', '.join(SECTORS)}; got {value!r}")
+        return value
+
+    @field_validator("mechanisms")
+    @classmethod
+    def _known_mechanisms(cls, value: list[str]) -> list[str]:
+        from ingest.mechanisms import mechanism_ids
+
+        known = mechanism_ids()
+        unknown = [item for item in value if item not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown mechanism(s) {', '.join(map(repr, unknown))}; "
+                f"valid ids (ingest/data/mechanisms.yaml): {', '.join(known)}"
+            )
+        if len(set(value)) != len(value):
+            raise ValueError("lists a mechanism twice")
         return value
 
     @field_validator("years", mode="before")

@@ -11,7 +11,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ class CaseRecord:
     sources: list[dict[str, Any]]
     sections: dict[str, str]
     as_of: str = ""  # year-month the facts were last checked (empty in indexes built before it)
+    mechanisms: list[str] = field(default_factory=list)
 
     @classmethod
     def from_case(cls, case: Case) -> CaseRecord:
@@ -75,6 +76,7 @@ class CaseRecord:
             sources=[s.model_dump(exclude_none=True) for s in meta.sources],
             sections=dict(case.sections),
             as_of=meta.as_of,
+            mechanisms=list(meta.mechanisms),
         )
 
 

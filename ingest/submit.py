@@ -55,16 +55,9 @@ class FormField:
 
 def vocabularies() -> dict[str, tuple[str, ...]]:
     """Fields whose values come from a fixed vocabulary kept in code (beyond enums)."""
-    import ingest.schema as schema
+    from ingest.mechanisms import mechanism_ids
 
-    found = {"sector": SECTORS}
-    mechanisms = getattr(schema, "MECHANISMS", None)  # the mechanisms vocabulary, when present
-    if mechanisms:
-        found["mechanisms"] = tuple(
-            str(getattr(m, "value", m))
-            for m in (mechanisms if not isinstance(mechanisms, dict) else mechanisms.keys())
-        )
-    return found
+    return {"sector": SECTORS, "mechanisms": mechanism_ids()}
 
 
 def form_fields() -> list[FormField]:

@@ -45,6 +45,7 @@ def render_template(company: str, market: Market, case_id: str) -> str:
         "problems:",
         "  - describe the pain as a PM would",
         "levers: [demand]         # supply, demand, acquisition, revenue, cost",
+        "mechanisms: [subscription]  # 1-6 ids from ingest/data/mechanisms.yaml",
         "summary: >-",
         "  What they did and what happened, in one or two sentences.",
         "outcome: mixed           # worked, mixed or failed",

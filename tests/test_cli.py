@@ -120,7 +120,9 @@ def test_search_json_has_the_documented_shape(starter):
     assert payload["market_filter"] == "overseas"
     assert 1 <= len(payload["results"]) <= 3
     first = payload["results"][0]
-    assert set(first) == {"case_id", "company", "market", "sector", "score", "summary", "evidence"}
+    documented = {"case_id", "company", "market", "sector", "score", "summary", "evidence"}
+    assert set(first) == documented | {"mechanisms"}  # a compatible addition (issue 9)
+    assert isinstance(payload["weak"], bool)
     assert all(r["market"] == "overseas" for r in payload["results"])
 
 
@@ -148,7 +150,15 @@ def test_search_batch_prints_one_line_per_question(starter):
     rows = [json.loads(line) for line in result.output.splitlines()]
     assert [row["id"] for row in rows] == ["q1", "q2"]
     assert rows[1]["market_filter"] == "china"
-    assert set(rows[0]) == {"id", "query", "market_filter", "results"}
+    assert set(rows[0]) == {
+        "id",
+        "query",
+        "market_filter",
+        "results",
+        "weak",
+        "match",
+        "mechanisms",
+    }
 
 
 def test_search_batch_bad_line_is_a_clear_error(starter):
@@ -308,3 +318,39 @@ def test_ingest_with_the_chroma_server_down_is_one_clean_line(starter, monkeypat
     assert result.exit_code == 1
     assert "cannot reach the Chroma server at http://127.0.0.1:9" in result.output
     assert "make chroma" in result.output and "Traceback" not in result.output
+
+
+def test_eval_subcommands_offer_only_their_own_flags(tmp_path):
+    for args in (
+        ("eval", "beir", str(tmp_path), "--check"),
+        ("eval", "beir", str(tmp_path), "--configs", "bm25"),
+        ("eval", "answers", "--check"),
+        ("eval", "answers", "--configs", "x"),
+        ("eval", "gold", "--limit", "3"),
+        ("eval", "gold", "--split", "test"),
+    ):
+        result = run(*args)
+        assert result.exit_code == 2 and "No such option" in result.output, args
+    for sub in ("gold", "beir", "answers"):
+        assert run("eval", sub, "--help").exit_code == 0
+    assert "--out" in run("eval", "beir", "--help").output
+
+
+def test_eval_beir_errors_are_clean(settings, tmp_path):
+    same = run("eval", "beir", str(tmp_path), "--split", "train", "--tune-split", "train")
+    assert same.exit_code == 2 and "must differ" in same.output
+    missing = run("eval", "beir", str(tmp_path / "nope"))
+    assert missing.exit_code == 1 and "is not a BEIR dataset" in missing.output
+    assert "Traceback" not in missing.output
+
+
+def test_gold_check_without_a_baseline_is_a_clear_error(settings, tmp_path):
+    import pytest
+
+    from app.errors import ElsewhereError
+    from evals.runner import gold_eval
+
+    with pytest.raises(ElsewhereError, match="--check needs a baseline at .*update-baseline"):
+        gold_eval(
+            settings, None, tmp_path, lambda _: None, check=True, baseline=tmp_path / "b.json"
+        )

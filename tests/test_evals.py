@@ -88,20 +88,20 @@ def test_harness_end_to_end_with_outputs_and_gate(settings, starter, tmp_path):
     specs = tuple(
         s
         for s in CONFIGS
-        if s.name in {"bm25", "hybrid", "hybrid+geo+lever", "naive-langchain", "hybrid3+geo+lever"}
+        if s.name in {"bm25", "hybrid", "product", "naive-langchain", "hybrid3+geo+lever"}
     )
     models = {"minilm": HashEmbeddings(), "use": HashEmbeddings()}
     searchers = prepare_searchers(settings, specs, lambda _: None, models)
     results = evaluate_configs(questions, searchers, specs, lambda _: None)
     by_name = {r.name: r for r in results}
-    product = by_name["hybrid+geo+lever"]
+    product = by_name["product"]
     assert product.metrics["all"]["recall@10"] == 1.0
     assert product.wrong_market["all"] == 0.0  # the geography filter at work
     assert by_name["hybrid"].wrong_market["all"] > 0.0
     assert set(product.per_question) == {"q001", "q002", "q003", "q004"}
     paths = write_outputs(results, tmp_path / "runs", {"questions": 4, "tune": 3, "holdout": 1})
     assert json.loads(paths["json"].read_text())["configs"][0]["name"] == specs[0].name
-    assert "| hybrid+geo+lever |" in paths["markdown"].read_text()
+    assert "| product |" in paths["markdown"].read_text()
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
 
     qrels = {q.id: q.relevant for q in questions}
@@ -167,7 +167,8 @@ def test_beir_runner_on_a_scifact_slice(settings, tmp_path, monkeypatch):
         assert set(scores) == {"ndcg@10", "recall@100"}
         assert 0.0 <= scores["ndcg@10"] <= 1.0
     assert payload["configs"]["bm25"]["ndcg@10"] > 0.3  # BM25 finds claims' abstracts
-    assert "| hybrid (ours) |" in result.markdown()
+    assert "| hybrid (ours: RRF k=" in result.markdown()
+    assert "hash (weight" in payload["tuned"]["systems"]["hybrid"]  # encoders and weights shown
 
 
 def test_synthetic_cases_are_valid_marked_and_never_written_into_cases(tmp_path):

@@ -55,6 +55,25 @@ BAD_FILES = [
     ),
     ("wrong-type", GOOD.replace("countries:\n- US", "countries: 12"), "`countries`"),
     ("bad-lever", GOOD.replace("levers:\n- demand", "levers:\n- marketing"), "`levers.0`"),
+    (
+        "unknown-mechanism",
+        GOOD.replace("mechanisms:\n- subscription", "mechanisms:\n- subscriptions"),
+        "unknown mechanism(s) 'subscriptions'; valid ids (ingest/data/mechanisms.yaml): freemium,",
+    ),
+    (
+        "missing-mechanisms",
+        GOOD.replace("mechanisms:\n- subscription\n", ""),
+        "`mechanisms` is required but missing",
+    ),
+    (
+        "too-many-mechanisms",
+        GOOD.replace(
+            "mechanisms:\n- subscription",
+            "mechanisms: [freemium, subscription, escrow, franchising, live-commerce, "
+            "referral-rewards, dynamic-pricing]",
+        ),
+        "`mechanisms`",
+    ),
     ("bad-year", GOOD.replace("years: 2018-2022", "years: 2022-2018"), "start <= end"),
     ("bad-as-of", GOOD.replace("as_of: 2026-11", "as_of: 2026-13"), "`as_of` must be YYYY-MM"),
     ("future-as-of", GOOD.replace("as_of: 2026-11", "as_of: 2099-01"), "is in the future"),
@@ -257,3 +276,13 @@ def test_scan_keeps_good_files_when_some_are_bad(settings):
     scan = scan_library(settings.cases_dir)
     assert [c.id for c in scan.cases] == ["acme"]
     assert len(scan.errors) == 1 and scan.files_seen == 2
+
+
+def test_case_mechanisms_are_kept(settings):
+    path = write_case(
+        settings.cases_dir, "acme", "Acme", mechanisms=["razor-and-blade", "subscription"]
+    )
+    assert read_case(path, settings.cases_dir).meta.mechanisms == [
+        "razor-and-blade",
+        "subscription",
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.query import detect_levers, detect_market
+from app.query import detect_levers, detect_market, exclusions, region_countries
 from ingest.schema import Lever, Market
 
 CN, OS = Market.CHINA, Market.OVERSEAS
@@ -47,6 +47,64 @@ MARKETS = [
     ("how to lower customer acquisition cost", None, None),
     ("the user base keeps churning", None, None),
 ]
+
+
+# Compound and exclusive place phrases (issue 9): excluding China means overseas; excluding
+# other places says nothing about the market; the excluded places are not the place asked about.
+COMPOUND = [
+    ("Outside the US and China, who got people to buy online?", None, OS),
+    ("outside of China and the US, which apps kept riders?", None, OS),
+    ("Except for China, where did live commerce work?", None, OS),
+    ("apart from China and Europe, who made BNPL pay?", None, OS),
+    ("other than the US or China, any super-app profits?", None, OS),
+    ("what worked in emerging markets for cash payments", None, OS),
+    ("In Latin America or Southeast Asia, which super-apps got to profit?", None, OS),
+    ("Latin America, Africa or India: who reached the unbanked?", None, OS),
+    ("outside Europe, who did buy now pay later", None, None),
+    ("outside the US, how did delivery memberships do", None, None),
+    ("欧洲以外有哪些先买后付做成了", None, None),
+    ("欧洲以外的海外市场，有哪些先买后付做成了的？", None, OS),
+    ("除了中国和美国，哪里的外卖平台用会员提升了复购？", None, OS),
+    ("除了美国，中国的会员怎么做的", None, CN),
+    ("除中国外，哪里的直播电商做起来了", None, OS),
+    ("美国和中国以外的市场怎么做货到付款", None, OS),
+    ("在新兴市场怎么做支付", None, None),
+]
+
+
+@pytest.mark.parametrize("question,asker,expected", COMPOUND)
+def test_compound_and_exclusive_places(question, asker, expected):
+    assert detect_market(question, asker)[0] == expected
+
+
+REGIONS = [
+    (
+        "In Latin America or Southeast Asia, which super-apps got to profit?",
+        {"BR", "MX", "ID"},
+        {"US"},
+    ),
+    ("what worked in emerging markets for cash payments", {"KE", "IN", "BR", "ID"}, {"US", "GB"}),
+    ("Any examples from Africa of cheap phones?", {"NG", "KE"}, {"BR"}),
+    ("Outside the US and China, who got people to buy online?", set(), {"US", "CN"}),
+    ("outside Europe, who did buy now pay later", set(), {"DE", "SE"}),
+    ("在东南亚，哪些平台靠补贴包邮打赢了？", {"ID", "VN", "SG"}, {"BR"}),
+    ("除了中国和美国，哪里的外卖平台用会员提升了复购？", set(), {"US"}),
+    ("欧洲以外的海外市场，有哪些先买后付", set(), {"DE", "GB"}),
+    ("拉美或者印度的超级应用", {"BR", "CO", "IN"}, {"SG"}),
+    ("how to lower customer acquisition cost", set(), {"US"}),
+]
+
+
+@pytest.mark.parametrize("question,included,excluded", REGIONS)
+def test_regions_named_in_the_question(question, included, excluded):
+    countries = region_countries(question)
+    assert included <= countries
+    assert not (excluded & countries)
+
+
+def test_exclusions_cut_the_place_list():
+    text, excluded = exclusions("outside the us and china, who did it?")
+    assert excluded == ["the us and china"] and "china" not in text
 
 
 @pytest.mark.parametrize("question,asker,expected", MARKETS)

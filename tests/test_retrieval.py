@@ -66,8 +66,11 @@ def test_keyword_only_and_dense_only_both_work(retriever):
 
 def test_search_json_shape(retriever):
     payload = retriever.search("membership", k=2).as_json()
-    assert set(payload) == {"query", "market_filter", "results"}
+    # the documented shape plus compatible additions (issue 9): weak, match, mechanisms
+    assert set(payload) == {"query", "market_filter", "results", "weak", "match", "mechanisms"}
+    assert isinstance(payload["weak"], bool) and isinstance(payload["match"], float)
     assert set(payload["results"][0]) == {
+        "mechanisms",
         "case_id",
         "company",
         "market",
@@ -100,3 +103,66 @@ def test_search_refuses_a_lost_vector_store_instead_of_running_on_bm25_alone(set
     wipe_vector_store(settings)
     with pytest.raises(IndexNotReadyError, match=r"holds (no Elsewhere index|0 of the 66)"):
         Retriever.open(settings)
+
+
+def _mechanism_library(settings):
+    from tests.casegen import write_case
+
+    write_case(
+        settings.cases_dir,
+        "cheap-phone",
+        "CheapPhone",
+        sector="consumer-electronics",
+        topic="handset pricing",
+        mechanisms=["razor-and-blade"],
+    )
+    write_case(
+        settings.cases_dir,
+        "gadget-store",
+        "GadgetStore",
+        sector="consumer-electronics",
+        topic="handset pricing",
+        mechanisms=["franchising"],
+    )
+    write_case(
+        settings.cases_dir,
+        "print-co",
+        "PrintCo",
+        sector="retail",
+        topic="office printers",
+        mechanisms=["razor-and-blade", "subscription"],
+    )
+    run_ingest(settings)
+
+
+QUESTION = "we sell the device at cost and earn later from refills"
+
+
+def test_mechanism_signal_finds_cases_of_other_sectors(settings):
+    _mechanism_library(settings)
+    config = RetrievalConfig(mechanism_weight=2.0, mechanism_min_sim=0.3)
+    retriever = Retriever.open(settings, config)
+    result = retriever.search(QUESTION, k=3)
+    assert result.mechanisms[0].id == "razor-and-blade"
+    ids = [hit.record.case_id for hit in result.hits]
+    assert set(ids[:2]) == {"cheap-phone", "print-co"}  # both razor-and-blade cases first
+    assert {h.record.case_id: h.mechanisms for h in result.hits}["print-co"] == ["razor-and-blade"]
+    without = retriever.with_config(RetrievalConfig()).search(QUESTION, k=3)
+    gap = {h.record.case_id: h.score for h in result.hits}
+    base = {h.record.case_id: h.score for h in without.hits}
+    # the signal lifts the cases using the mechanism, not the same-sector case without it
+    assert gap["print-co"] - base["print-co"] > 0
+    assert gap["gadget-store"] == pytest.approx(base["gadget-store"])
+    payload = result.as_json()
+    assert payload["results"][0]["mechanisms"] == ["razor-and-blade"]
+    assert payload["mechanisms"][0]["id"] == "razor-and-blade"
+    assert {"query", "market_filter", "results", "weak", "match"} <= set(payload)
+
+
+def test_weak_flag_follows_the_calibrated_bar(settings):
+    _mechanism_library(settings)
+    strict = Retriever.open(settings, RetrievalConfig(weak_below=0.99))
+    off_topic = strict.search("container shipping overcapacity pensions", k=3)
+    assert off_topic.weak and off_topic.match is not None and off_topic.match < 0.99
+    lenient = strict.with_config(RetrievalConfig(weak_below=0.0))
+    assert not lenient.search("handset pricing", k=3).weak

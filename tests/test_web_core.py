@@ -130,11 +130,15 @@ def test_the_form_covers_every_schema_field_and_composes_a_valid_case(settings):
     assert list(fields) == list(CaseMeta.model_fields)
     assert fields["sector"].kind == "choice" and "food-delivery" in fields["sector"].choices
     assert fields["levers"].kind == "multi" and fields["market"].choices == ("china", "overseas")
+    assert (
+        fields["mechanisms"].kind == "multi" and "razor-and-blade" in fields["mechanisms"].choices
+    )
     body = case_text("form-co", "FormCo").split("---\n", 2)[2]
     values = {
         "id": "form-co", "company": "FormCo", "market": "overseas", "hq_country": "US",
         "countries": "US, GB", "sector": "retail", "years": "2019-2023",
-        "problems": "repeat visits", "levers": ["demand"], "outcome": "mixed", "as_of": "2026-12",
+        "problems": "repeat visits", "levers": ["demand"], "mechanisms": ["paid-membership"],
+        "outcome": "mixed", "as_of": "2026-12",
         "summary": "FormCo ran a loyalty card and reported the results.",
         "sources": "FormCo annual report | FormCo | 2023 | https://example.com/r",
     }  # fmt: skip

@@ -1,0 +1,80 @@
+"""Which business-model mechanisms a question describes, even without their usual keyword.
+
+The question is embedded once and compared with every phrasing of every mechanism in the
+vocabulary (name + definition and the keyword-free paraphrases, English and Chinese); a
+mechanism's similarity is its best phrasing's cosine. With the multilingual encoder,
+"硬件不赚钱" and "we sell the device at cost" both land on razor-and-blade.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ingest.mechanisms import Mechanism, load_mechanisms
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+
+
+@dataclass(frozen=True)
+class MechanismMatch:
+    id: str
+    similarity: float
+
+
+class MechanismMatcher:
+    """Embeds the vocabulary once (a few hundred short texts); `match` is one query embedding."""
+
+    def __init__(
+        self,
+        embeddings: Embeddings,
+        mechanisms: tuple[Mechanism, ...] | None = None,
+        cache_dir: Path | None = None,
+    ):
+        self.embeddings = embeddings
+        self.mechanisms = mechanisms if mechanisms is not None else load_mechanisms()
+        texts: list[str] = []
+        owners: list[int] = []
+        for index, mechanism in enumerate(self.mechanisms):
+            for text in mechanism.phrasings():
+                texts.append(text)
+                owners.append(index)
+        self._vectors = self._embed(texts, cache_dir)
+        self._owners = np.asarray(owners)
+
+    def _embed(self, texts: list[str], cache_dir: Path | None) -> np.ndarray:
+        """Vocabulary vectors, cached beside the index (keyed by the texts and the model)."""
+        key = hashlib.sha256(
+            "\n".join([type(self.embeddings).__name__, *texts]).encode("utf-8")
+        ).hexdigest()[:16]
+        path = cache_dir / f"mechanisms-{key}.npy" if cache_dir else None
+        if path is not None and path.exists():
+            return np.load(path)
+        vectors = _unit(np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32))
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, vectors)
+        return vectors
+
+    def similarities(self, question: str) -> list[MechanismMatch]:
+        """Every mechanism with its best phrasing's cosine to the question, best first."""
+        query = _unit(np.asarray([self.embeddings.embed_query(question)], dtype=np.float32))[0]
+        cosines = self._vectors @ query
+        best = np.full(len(self.mechanisms), -1.0, dtype=np.float32)
+        np.maximum.at(best, self._owners, cosines)
+        order = np.argsort(-best, kind="stable")
+        return [MechanismMatch(self.mechanisms[i].id, round(float(best[i]), 4)) for i in order]
+
+    def match(self, question: str, min_similarity: float, top: int) -> list[MechanismMatch]:
+        """The mechanisms the question most likely describes (at most `top`, above the bar)."""
+        return [m for m in self.similarities(question)[:top] if m.similarity >= min_similarity]
+
+
+def _unit(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1.0, norms)

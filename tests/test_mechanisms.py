@@ -1,0 +1,54 @@
+"""The mechanism vocabulary: the shipped file is valid, and a bad one gets a clear error."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.errors import LibraryError
+from ingest.mechanisms import load_mechanisms, mechanism_ids, parse_mechanisms
+from ingest.schema import has_chinese
+
+ENTRY = {
+    "id": "razor-and-blade",
+    "name_en": "Razor and blade",
+    "name_zh": "剃须刀与刀片",
+    "definition_en": "Device at cost, margin from refills.",
+    "definition_zh": "设备按成本卖，靠耗材赚钱。",
+    "paraphrases_en": ["sell the device at cost", "earn later from refills"],
+    "paraphrases_zh": ["硬件不赚钱", "靠后续耗材赚钱"],
+}
+
+
+def test_shipped_vocabulary_is_valid_and_bilingual():
+    mechanisms = load_mechanisms()
+    assert 30 <= len(mechanisms) <= 45
+    assert len(set(mechanism_ids())) == len(mechanisms)
+    for m in mechanisms:
+        assert has_chinese(m.name_zh) and has_chinese(m.definition_zh), m.id
+        assert all(has_chinese(p) for p in m.paraphrases_zh), m.id
+        assert not any(has_chinese(p) for p in m.paraphrases_en), m.id
+    assert {"freemium", "razor-and-blade", "team-buying", "cash-on-delivery"} <= set(
+        mechanism_ids()
+    )
+
+
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        ({"id": "Razor Blade"}, "lowercase slug"),
+        ({"definition_zh": ""}, "`definition_zh` is missing or empty"),
+        ({"paraphrases_en": ["only one"]}, "`paraphrases_en` needs at least 2"),
+        ({"colour": "red"}, "unknown field(s) ['colour']"),
+    ],
+)
+def test_bad_entry_is_named(change, expected):
+    with pytest.raises(LibraryError, match=".*") as info:
+        parse_mechanisms([{**ENTRY, **change}], "vocab.yaml")
+    assert "vocab.yaml entry 1" in str(info.value)
+    assert expected in str(info.value)
+
+
+def test_duplicate_id_is_refused():
+    with pytest.raises(LibraryError) as info:
+        parse_mechanisms([ENTRY, ENTRY], "vocab.yaml")
+    assert "entry 2 (razor-and-blade): duplicate id 'razor-and-blade'" in str(info.value)
