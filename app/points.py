@@ -233,7 +233,14 @@ def stream_fields(
     done: set[str] = set()
     text = ""
     latest: dict[str, Any] = {}
-    for chunk in bound.stream(messages):
+    stream = bound.stream(messages)
+    while True:
+        try:
+            chunk = next(stream)
+        except StopIteration:
+            break
+        except _length_errors():
+            break  # hit max_tokens under a JSON schema: what streamed is kept, marked truncated
         if time.perf_counter() > deadline:
             raise TimeoutError("no complete answer within the time allowed")
         text += str(chunk.content)
@@ -250,6 +257,16 @@ def stream_fields(
     for key in fields:
         if key not in done and isinstance(latest.get(key), str):
             yield key, str(latest[key]), truncated
+
+
+def _length_errors() -> tuple[type[BaseException], ...]:
+    """langchain-openai raises openai's LengthFinishReasonError at the end of a stream that
+    stopped at max_tokens while a response_format schema was set."""
+    try:
+        from openai import LengthFinishReasonError
+    except ImportError:
+        return ()
+    return (LengthFinishReasonError,)
 
 
 def _partial(text: str, parse: Any) -> dict[str, Any] | None:

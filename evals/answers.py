@@ -177,6 +177,8 @@ def ours(engine: AnswerEngine, question: GoldQuestion) -> Shown:
         points.append(CitedPoint(answer.transfer, tuple(given), closing=True))
     if answer.weak:
         given = [hit["case_id"] for hit in answer.cases[:3]]
+    elif answer.notice or not answer.points:
+        given = [hit["case_id"] for hit in answer.cases]  # the brief lists every matched case
     return Shown(
         system="elsewhere",
         text=answer.answer_markdown,

@@ -354,3 +354,28 @@ def test_model_dying_after_a_point_keeps_the_checked_point(retriever, enc):
     assert answer.notice is not None and "stopped mid-answer (ConnectionError)" in answer.notice
     assert answer.answer_markdown.startswith("**[1] ")
     assert "case(s)" in answer.answer_markdown  # the brief follows what was checked
+
+
+class StopsAtTheTokenLimit(GenericFakeChatModel):
+    """Streams half a JSON point, then fails the way langchain-openai does when a schema-bound
+    stream stops at max_tokens (openai.LengthFinishReasonError)."""
+
+    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        from types import SimpleNamespace
+
+        import openai
+
+        text = '{"did": "It sold a monthly pass of 9.99 that replaced every delivery fee. It then'
+        for word in text.split(" "):
+            yield ChatGenerationChunk(message=AIMessageChunk(content=word + " "))
+        raise openai.LengthFinishReasonError(completion=SimpleNamespace(usage=None))
+
+
+def test_a_point_cut_at_the_token_limit_keeps_its_finished_sentences(retriever, enc):
+    answer = engine(retriever, enc, StopsAtTheTokenLimit(messages=iter([]))).ask(
+        "membership fee outside China"
+    )
+    assert answer.notice is None  # not a model failure: the point is just shorter
+    assert "It sold a monthly pass of 9.99" in answer.answer_markdown
+    assert "It then" not in answer.answer_markdown
+    assert any(c.kind == "cut-off" for c in answer.corrections)
