@@ -296,7 +296,7 @@ class AnswerEngine:
         given = answer_cases(result.hits, self.answer_cases)
         records = self.retriever.records
         known = [Company(r.company, r.company_zh) for r in records.values()]
-        checker = Checker(known, [hit.record for hit in given], answer.language)
+        checker = Checker(known, [hit.record for hit in given], answer.language, question)
         answer.corrections = checker.corrections
         deadline = started + self.timeout
         try:

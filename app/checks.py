@@ -10,7 +10,8 @@ user sees it and `elsewhere eval answers` can apply the very same rule to a fini
   (fewer than `NAMES_ONLY_WORDS` means it only lists names);
 - `is_repeat`: near-duplicate of something already said;
 - `copy_ratio`: how much of a point is a verbatim copy of the case summary;
-- `language_ok`: the text is in the asker's language.
+- `language_ok`: the text is in the asker's language;
+- `borrowed_words`: the question's words put into a case that never uses them.
 """
 
 from __future__ import annotations
@@ -146,6 +147,28 @@ def language_ok(text: str, language: str) -> bool:
         return True
     share = hanzi / (hanzi + letters / 4)  # about four Latin letters per Chinese character
     return share >= 0.5 if language == "zh" else share <= 0.25
+
+
+_STOP = frozenset(
+    "about after also been being both could does doing from have having into more most much "
+    "only other over same some such than that their them then there these they this those "
+    "through very what when where which while will with without would your yours ours".split()
+)
+
+
+def borrowed_words(sentence: str, question: str, source: str) -> list[str]:
+    """Words of the question that the sentence uses but the case never does (English only).
+
+    A small model projects the asker's problem onto an unrelated case ("WeChat let rooftop
+    solar installers..."): the tell is the question's own words, absent from the case.
+    """
+
+    def words(text: str) -> set[str]:
+        found = re.findall(r"[a-z][a-z\-]{3,}", text.lower())
+        return {w.rstrip("s") for w in found if w not in _STOP}
+
+    case = words(source)
+    return sorted((words(sentence) & words(question)) - case)
 
 
 def sentences(text: str) -> list[str]:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from app.checks import (
     NAMES_ONLY_WORDS,
     Company,
+    borrowed_words,
     content_words,
     foreign_companies,
     is_repeat,
@@ -46,6 +47,7 @@ POINT_FIELDS = ("did", "result")
 TRANSFER_FIELDS = ("borrow", "caveat")
 FIELD_CHARS = {"did": 260, "result": 180, "borrow": 170, "caveat": 170}
 TERMINAL = ".!?。！？"
+BORROWED_WORDS = 2  # this many of the question's words absent from the case: a projection
 CUT_SHARE = 0.9  # a field this close to its length limit without an ending was cut off
 QUESTION_TOKENS = 160  # a longer question is clipped in the prompt (retrieval sees all of it)
 EVIDENCE_TOKENS = 90  # per evidence excerpt inside a case's budget
@@ -106,8 +108,15 @@ class Shown:
 class Checker:
     """Applies the answer checks to each sentence, remembering what was said and removed."""
 
-    def __init__(self, known: Sequence[Company], given: Sequence[CaseRecord], language: str):
+    def __init__(
+        self,
+        known: Sequence[Company],
+        given: Sequence[CaseRecord],
+        language: str,
+        question: str = "",
+    ):
         self.known = known
+        self.question = question
         self.allowed = [Company(r.company, r.company_zh) for r in given]
         self.language = language
         self.said: list[str] = []
@@ -161,6 +170,10 @@ class Checker:
             return "company", "not among the cases given: " + ", ".join(foreign)
         if is_repeat(sentence, self.said):
             return "repeat", "says again what the answer already said"
+        if self.language == "en":
+            borrowed = borrowed_words(sentence, self.question, source)
+            if len(borrowed) >= BORROWED_WORDS:
+                return "projection", "question words the case never uses: " + ", ".join(borrowed)
         return None
 
 

@@ -137,7 +137,11 @@ def prepare_searchers(
                 matchers[first] = MechanismMatcher(models[first], cache_dir=cache)
             matcher = matchers[first]
         stores_used = [stores[e] for e in spec.embedders]
-        retriever = Retriever(records, keyword, stores_used, spec.retrieval, matcher=matcher)
+        # settings for the first encoder: the weak bar is calibrated per encoder (WEAK_BARS)
+        first_settings = settings.model_copy(update={"embedder": spec.embedders[0]})
+        retriever = Retriever(
+            records, keyword, stores_used, spec.retrieval, settings=first_settings, matcher=matcher
+        )
         searchers[spec.name] = _retriever_searcher(retriever)
     return searchers
 

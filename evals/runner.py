@@ -52,8 +52,7 @@ def run_gold_eval(
 ) -> tuple[list[ConfigResult], dict, list[GoldQuestion]]:
     from evals.harness import prepare_searchers
 
-    # No-match questions have no relevant cases to rank: the answer eval measures them.
-    questions = [q for q in checked_gold(settings) if not q.no_match]
+    questions = checked_gold(settings)  # no-match ones are scored by the weak-flag P/R only
     searchers = prepare_searchers(settings, specs, status)
     results = evaluate_configs(questions, searchers, specs, status)
     meta = {

@@ -179,3 +179,14 @@ def test_cut_off_sentences_are_dropped_not_shown_half_finished():
     follow = "end of the year churn fell. Members stayed."
     assert checker.clean(follow, CASE_TEXT, "dash", continues=True) == "Members stayed."
     assert [c.kind for c in checker.corrections] == ["cut-off", "cut-off"]
+
+
+def test_a_case_dressed_up_in_the_questions_words_is_caught():
+    from app.checks import borrowed_words
+
+    question = "how did rooftop solar installers get homeowners to sign up without paying upfront?"
+    case = "WeChat launched mini programs inside the messenger for merchants and developers."
+    projected = "WeChat built mini programs, which let rooftop solar installers skip upfront fees."
+    assert borrowed_words(projected, question, case) == ["installer", "rooftop", "solar", "upfront"]
+    honest = "WeChat launched mini programs so merchants could serve users inside the messenger."
+    assert borrowed_words(honest, question, case) == []
