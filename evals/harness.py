@@ -138,7 +138,9 @@ def prepare_searchers(
             matcher = matchers[first]
         stores_used = [stores[e] for e in spec.embedders]
         # settings for the first encoder: the weak bar is calibrated per encoder (WEAK_BARS)
-        first_settings = settings.model_copy(update={"embedder": spec.embedders[0]})
+        first_settings = (
+            settings.model_copy(update={"embedder": spec.embedders[0]}) if spec.embedders else None
+        )
         retriever = Retriever(
             records, keyword, stores_used, spec.retrieval, settings=first_settings, matcher=matcher
         )
