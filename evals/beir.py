@@ -1,4 +1,4 @@
-"""`elsewhere eval --beir DIR`: the product's retrieval code on a public BEIR-format dataset.
+"""`elsewhere eval beir DIR`: the product's retrieval code on a public BEIR-format dataset.
 
 Each document becomes one chunk (title + text; SciFact documents are abstracts, which MiniLM
 truncates at 256 word pieces as in MTEB's runs). BM25 is our `KeywordIndex` (same tokenizer),

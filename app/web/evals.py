@@ -35,7 +35,7 @@ def latest(ctx: WebContext) -> tuple[str, str | None, str]:
         f"Latest answer eval: `{found.answers_md.name}`\n\n"
         + esc(found.answers_md.read_text("utf-8"))
         if found.answers_md
-        else "No answer eval yet: `elsewhere eval --answers --limit 12` writes one."
+        else "No answer eval yet: `elsewhere eval answers` writes one."
     )
     return table, str(found.retrieval_png) if found.retrieval_png else None, answers
 
