@@ -421,10 +421,9 @@ def texts_markdown(report: dict[str, Any]) -> str:
 def write_answer_run(report: dict[str, Any], folder: Path) -> dict[str, Path]:
     """answers-STAMP.json (everything), answers-STAMP.md (the table, which the web app's Evals
     tab shows) and answer-texts-STAMP.md (every answer, ours beside the baseline's)."""
-    from datetime import UTC, datetime
+    from evals.report import run_stamp
 
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = run_stamp(folder)
     paths = {
         "json": folder / f"answers-{stamp}.json",
         "markdown": folder / f"answers-{stamp}.md",

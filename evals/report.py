@@ -16,9 +16,14 @@ TOLERANCE = 0.02  # a drop in mean nDCG@10 smaller than this never fails the gat
 MAX_P = 0.05
 
 
-def write_outputs(results: list[ConfigResult], out_dir: Path, meta: dict) -> dict[str, Path]:
+def run_stamp(out_dir: Path) -> str:
+    """Create `out_dir` and return the UTC time stamp every output of one run is named with."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def write_outputs(results: list[ConfigResult], out_dir: Path, meta: dict) -> dict[str, Path]:
+    stamp = run_stamp(out_dir)
     paths = {
         "json": out_dir / f"eval-{stamp}.json",
         "markdown": out_dir / f"eval-{stamp}.md",
