@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from app.checks import Company, mentions
+from app.extract import SentencePicker
 from app.points import (
     Checker,
     Correction,
@@ -32,7 +33,9 @@ from app.points import (
     generate_point,
     generate_transfer,
     language_of,
+    pick_result,
     point_messages,
+    quoted_point,
 )
 from app.prompts import label, load_prompt
 from app.question import clean_question
@@ -200,11 +203,12 @@ class AnswerEngine:
         chat_model: BaseChatModel | None,
         encoding: tiktoken.Encoding,
         provider: dict[str, Any],
-        case_tokens: int = 260,
+        case_tokens: int = 120,
         k: int = 8,
         answer_cases: int = 4,
         timeout: float = 90.0,
         load_notice: str | None = None,
+        budget: float | None = None,
     ):
         self.retriever = retriever
         self.chat_model = chat_model
@@ -215,6 +219,9 @@ class AnswerEngine:
         self.answer_cases = answer_cases
         self.timeout = timeout
         self.load_notice = load_notice
+        self.budget = budget  # seconds for model-written points; later ones are quoted
+        matcher = retriever.matcher
+        self.picker = SentencePicker(matcher.embeddings if matcher is not None else None)
 
     def condense(self, question: str, history: Sequence[Turn]) -> str:
         if not history:
@@ -299,27 +306,44 @@ class AnswerEngine:
         checker = Checker(known, [hit.record for hit in given], answer.language, question)
         answer.corrections = checker.corrections
         deadline = started + self.timeout
+        spent: list[float] = []  # seconds per generated point
         try:
             for n, hit in enumerate(given, start=1):
-                answer.prompt_tokens += self._tokens(question, hit, answer.language)
-                for item in generate_point(
-                    self.chat_model,
-                    n,
-                    hit,
-                    question,
-                    checker,
-                    self.encoding,
-                    self.case_tokens,
-                    deadline,
-                ):
+                point_started = time.perf_counter()
+                if self._over_budget(started, spent, answer.language):
+                    items = quoted_point(n, hit, question, checker, self.picker)
+                else:
+                    picked = pick_result(hit.record, question, self.picker)
+                    answer.prompt_tokens += self._tokens(question, hit, answer.language, picked)
+                    items = generate_point(
+                        self.chat_model,
+                        n,
+                        hit,
+                        question,
+                        checker,
+                        self.encoding,
+                        self.case_tokens,
+                        deadline,
+                        picked,
+                    )
+                for item in items:
                     if isinstance(item, Shown):
                         yield item.text
                     elif item.fields:
                         answer.points.append(item)
                         answer.citations.append(Citation(n, item.case_id, item.company))
+                    if isinstance(item, Point) and not item.quoted:
+                        spent.append(time.perf_counter() - point_started)
             closing = []
             for item in generate_transfer(
-                self.chat_model, answer.points, records, question, checker, self.encoding, deadline
+                self.chat_model,
+                answer.points,
+                records,
+                question,
+                checker,
+                self.encoding,
+                deadline,
+                self.picker,
             ):
                 closing.append(item.text)
                 yield item.text
@@ -330,8 +354,17 @@ class AnswerEngine:
         except Exception as exc:  # noqa: BLE001 - degrade to what was checked, never a traceback
             answer.notice = failure_notice(exc, bool(answer.points))
 
-    def _tokens(self, question: str, hit: CaseHit, language: str) -> int:
-        messages = point_messages(question, hit, self.encoding, self.case_tokens, language)
+    def _over_budget(self, started: float, spent: Sequence[float], language: str) -> bool:
+        """Whether another generated point would end past the answer's time budget (judged by
+        the points so far). The first point is always generated; only English points can be
+        quoted instead, since the cases are written in English."""
+        if not spent or language != "en" or self.budget is None:
+            return False
+        expected = sum(spent) / len(spent)
+        return time.perf_counter() + expected > started + self.budget
+
+    def _tokens(self, question: str, hit: CaseHit, language: str, result: str | None) -> int:
+        messages = point_messages(question, hit, self.encoding, self.case_tokens, language, result)
         return sum(len(self.encoding.encode(str(m.content))) for m in messages)
 
     def ask(

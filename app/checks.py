@@ -171,6 +171,30 @@ def borrowed_words(sentence: str, question: str, source: str) -> list[str]:
     return sorted((words(sentence) & words(question)) - case)
 
 
+ECHO_HANZI = 6  # this many Chinese characters in a row taken from the question: an echo
+
+
+def echoed_question(sentence: str, question: str, source: str) -> str:
+    """The longest run of the question's Chinese characters (at least ECHO_HANZI long) that
+    the sentence repeats and the case never says; "" if none (Chinese only).
+
+    The Chinese form of `borrowed_words`: asked "...让用户在二手交易平台上更活跃", a small model
+    writes "DoorDash ... 让用户在二手交易平台上更活跃" about a delivery case.
+    """
+    best = ""
+    for run in re.findall(r"[\u3400-\u9fff]+", question):
+        for size in range(len(run), max(ECHO_HANZI, len(best) + 1) - 1, -1):
+            found = next(
+                (run[i : i + size] for i in range(len(run) - size + 1)
+                 if run[i : i + size] in sentence and run[i : i + size] not in source),
+                "",
+            )  # fmt: skip
+            if found:
+                best = found
+                break
+    return best
+
+
 def sentences(text: str) -> list[str]:
     """Split on sentence ends (English and Chinese), keeping the punctuation."""
     parts = [part.strip() for part in SENTENCE_END.split(text)]

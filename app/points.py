@@ -25,12 +25,14 @@ from app.checks import (
     Company,
     borrowed_words,
     content_words,
+    echoed_question,
     foreign_companies,
     is_repeat,
     language_ok,
     sentences,
     unsupported_figures,
 )
+from app.extract import SentencePicker, did_candidates, lesson_candidates, result_candidates
 from app.prompts import label, render
 from app.render import case_name
 from ingest.schema import has_chinese
@@ -45,20 +47,30 @@ if TYPE_CHECKING:
 DELIMITERS = re.compile(r"<<<|>>>")
 POINT_FIELDS = ("did", "result")
 TRANSFER_FIELDS = ("borrow", "caveat")
-FIELD_CHARS = {"did": 260, "result": 180, "borrow": 170, "caveat": 170}
+FIELD_CHARS = {"did": 200, "result": 180, "borrow": 170, "caveat": 170}
+ZH_SHARE = 0.6  # a Chinese character carries about two English letters' worth
 TERMINAL = ".!?。！？"
+CLAUSE_END = re.compile(r"[,;:](?=\s)|[，；：]")
 BORROWED_WORDS = 2  # this many of the question's words absent from the case: a projection
 CUT_SHARE = 0.9  # a field this close to its length limit without an ending was cut off
 QUESTION_TOKENS = 160  # a longer question is clipped in the prompt (retrieval sees all of it)
-EVIDENCE_TOKENS = 90  # per evidence excerpt inside a case's budget
+EVIDENCE_TOKENS = 70  # per evidence excerpt inside a case's budget
+# Not given to the point model: the summary-like overview (copied), the results (quoted by us),
+# the lessons (the closing line's).
+SKIPPED = frozenset({"Overview", "Results", "What transfers"})
 
 
-def json_schema(fields: Sequence[str]) -> dict[str, Any]:
+def field_chars(name: str, language: str) -> int:
+    """The length limit of a field, in characters of the asker's language."""
+    return FIELD_CHARS[name] if language == "en" else int(FIELD_CHARS[name] * ZH_SHARE)
+
+
+def json_schema(fields: Sequence[str], language: str = "en") -> dict[str, Any]:
     """A JSON schema with the given required string fields, bounded in length."""
     return {
         "type": "object",
         "properties": {
-            name: {"type": "string", "minLength": 8, "maxLength": FIELD_CHARS[name]}
+            name: {"type": "string", "minLength": 8, "maxLength": field_chars(name, language)}
             for name in fields
         },
         "required": list(fields),
@@ -66,11 +78,11 @@ def json_schema(fields: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def response_format(name: str, fields: Sequence[str]) -> dict[str, Any]:
+def response_format(name: str, fields: Sequence[str], language: str = "en") -> dict[str, Any]:
     """The OpenAI-style `response_format` that llama.cpp turns into a grammar."""
     return {
         "type": "json_schema",
-        "json_schema": {"name": name, "schema": json_schema(fields), "strict": False},
+        "json_schema": {"name": name, "schema": json_schema(fields, language), "strict": False},
     }
 
 
@@ -91,6 +103,7 @@ class Point:
     company: str
     heading: str
     fields: dict[str, str] = field(default_factory=dict)
+    quoted: bool = False  # written from the case's own sentences, not by the model
 
     @property
     def text(self) -> str:
@@ -130,12 +143,14 @@ class Checker:
         limit: int = 0,
         truncated: bool = False,
         continues: bool = False,
+        after: bool = False,
     ) -> str:
         """The sentences of `text` that pass every check against `source`.
 
         Cut-offs are dropped rather than shown half-finished: a last sentence without an ending
         when the field ran into its length `limit` (or the reply was `truncated`), and, when
         the previous field was cut, a first sentence that only `continues` it in lower case.
+        `after`: earlier sentences of the same field were checked already (streamed).
         """
         kept = []
         parts = sentences(_flatten(text))
@@ -143,7 +158,7 @@ class Checker:
             self.corrections.append(Correction("cut-off", case_id, parts[0], "continuation"))
             parts = parts[1:]
         cut = truncated or (limit and len(text) >= CUT_SHARE * limit)
-        if parts and parts[-1][-1] not in TERMINAL and (cut or len(parts) > 1):
+        if parts and parts[-1][-1] not in TERMINAL and (cut or after or len(parts) > 1):
             self.corrections.append(Correction("cut-off", case_id, parts[-1], "unfinished"))
             parts = parts[:-1]
         for sentence in parts:
@@ -161,6 +176,13 @@ class Checker:
             return ""
         return joined
 
+    def passes(self, sentence: str, source: str, language: bool = True) -> bool:
+        """Whether `sentence` would be shown (nothing is recorded); `language=False` for a
+        sentence that will be restated in the asker's language."""
+        if self._problem(sentence, source) is not None:
+            return False
+        return not language or language_ok(sentence, self.language)
+
     def _problem(self, sentence: str, source: str) -> tuple[str, str] | None:
         missing = unsupported_figures(sentence, source)
         if missing:
@@ -174,6 +196,10 @@ class Checker:
             borrowed = borrowed_words(sentence, self.question, source)
             if len(borrowed) >= BORROWED_WORDS:
                 return "projection", "question words the case never uses: " + ", ".join(borrowed)
+        else:
+            echo = echoed_question(sentence, self.question, source)
+            if echo:
+                return "projection", f"repeats the question's words: {echo}"
         return None
 
 
@@ -188,40 +214,36 @@ def case_text(record: CaseRecord) -> str:
     return "\n".join([record.years, record.summary, *record.sections.values()])
 
 
-def case_excerpt(hit: CaseHit, encoding: tiktoken.Encoding, budget: int) -> str:
+def case_excerpt(
+    hit: CaseHit, encoding: tiktoken.Encoding, budget: int, result: str | None = None
+) -> str:
     """What the model reads about one case, within `budget` tokens: the evidence retrieval found
-    for this question first, then what the company did and its results (figures first).
+    for this question first, then what the company did; with `result`, that sentence last (for
+    the model to restate in the asker's language).
 
-    The summary is left out on purpose: given it, a small model copies it.
+    The summary is left out on purpose: given it, a small model copies it. So are the period and
+    the outcome: given a header of facts, a small model recites it as its answer.
     """
     r = hit.record
-    lines = [f"Company: {r.company} ({r.market}, {r.sector}, {r.years}; outcome: {r.outcome})"]
-    used = len(encoding.encode(lines[0]))
+    lines = [f"Company: {r.company} ({r.sector})"]
+    tail = f"Result: {_clean(result)}" if result else ""
+    used = len(encoding.encode(lines[0])) + len(encoding.encode(tail))
     seen = set()
-    pieces = [(e.section, e.text) for e in hit.evidence if e.section != "Overview"]
-    pieces += [(name, r.sections.get(name, "")) for name in ("What they did", "Results")]
+    pieces = [(e.section, e.text) for e in hit.evidence if e.section not in SKIPPED]
+    pieces += [("What they did", r.sections.get("What they did", ""))]
     for section, text in pieces:
         if section in seen or not text.strip():
             continue
         seen.add(section)
-        if section == "Results":
-            text = _figures_first(text)
         room = budget - used
         if room < 24:
             break
         line = f"{section}: {_clip(_clean(text), encoding, min(EVIDENCE_TOKENS, room))}"
         lines.append(line)
         used += len(encoding.encode(line)) + 1
+    if tail:
+        lines.append(tail)
     return "\n".join(lines)
-
-
-def transfer_notes(points: Sequence[Point], records: dict[str, CaseRecord], encoding: Any) -> str:
-    notes = []
-    for point in points:
-        text = records[point.case_id].sections.get("What transfers", "")
-        if text.strip():
-            notes.append(f"- {_clip(_clean(text), encoding, 70)}")
-    return "\n".join(notes)
 
 
 def clip_question(question: str, encoding: tiktoken.Encoding) -> str:
@@ -234,15 +256,17 @@ def stream_fields(
     fields: Sequence[str],
     name: str,
     deadline: float,
-) -> Iterator[tuple[str, str, bool]]:
-    """Yield (field, text, truncated) as each field of the JSON reply completes (truncated:
-    the reply stopped before the JSON closed, e.g. at the token limit); TimeoutError once
-    `deadline` (a time.perf_counter() value) has passed, checked on every streamed chunk."""
+    language: str = "en",
+) -> Iterator[FieldText]:
+    """Yield each field's text as it grows (`done` once the next field has started or the reply
+    ended; `truncated` when the reply stopped before the JSON closed, e.g. at the token limit);
+    TimeoutError once `deadline` (a time.perf_counter() value) has passed, checked on every
+    streamed chunk."""
     import time
 
     from langchain_core.utils.json import parse_partial_json
 
-    bound = chat_model.bind(response_format=response_format(name, fields))
+    bound = chat_model.bind(response_format=response_format(name, fields, language))
     done: set[str] = set()
     text = ""
     latest: dict[str, Any] = {}
@@ -261,15 +285,27 @@ def stream_fields(
         if not partial:
             continue
         latest = partial
-        for index, key in enumerate(fields[:-1]):
-            later_started = any(k in partial for k in fields[index + 1 :])
-            if key in partial and key not in done and later_started:
+        for index, key in enumerate(fields):
+            if key in done or not isinstance(partial.get(key), str):
+                continue
+            finished = any(k in partial for k in fields[index + 1 :])
+            if finished:
                 done.add(key)
-                yield key, str(partial[key]), False
+            yield FieldText(key, str(partial[key]), finished, False)
     truncated = not text.rstrip().endswith("}")
     for key in fields:
         if key not in done and isinstance(latest.get(key), str):
-            yield key, str(latest[key]), truncated
+            yield FieldText(key, str(latest[key]), True, truncated)
+
+
+@dataclass(frozen=True)
+class FieldText:
+    """One field of a streamed JSON reply, as far as it has arrived."""
+
+    key: str
+    text: str
+    done: bool
+    truncated: bool
 
 
 def _length_errors() -> tuple[type[BaseException], ...]:
@@ -294,14 +330,114 @@ def _partial(text: str, parse: Any) -> dict[str, Any] | None:
 
 
 def point_messages(
-    question: str, hit: CaseHit, encoding: tiktoken.Encoding, budget: int, language: str
+    question: str,
+    hit: CaseHit,
+    encoding: tiktoken.Encoding,
+    budget: int,
+    language: str,
+    result: str | None = None,
 ) -> list[Any]:
     return render(
         "point",
         question=clip_question(question, encoding),
-        case=case_excerpt(hit, encoding, budget),
+        case=case_excerpt(hit, encoding, budget, result if language != "en" else None),
         instruction=label(language, "point"),
     )
+
+
+def point_fields(language: str) -> tuple[str, ...]:
+    """English points: the model writes `did`, the result is quoted from the case. Other
+    languages: the model also restates the chosen result sentence in the asker's language."""
+    return ("did",) if language == "en" else POINT_FIELDS
+
+
+class SentenceFeed:
+    """Turns a point's growing JSON fields into checked text, shown clause by clause.
+
+    A sentence still being written is shown up to its last complete clause (comma, semicolon,
+    colon) once that much of it passes every check; the rest follows when the sentence ends and
+    passes again as a whole. If the whole fails (a figure in its last clause that the case does
+    not have, say), what was shown stays, ended with an ellipsis, and the sentence is recorded
+    as a correction: nothing unchecked is ever shown. The first text of a point waits until it
+    has NAMES_ONLY_WORDS content words, so a point cannot be a bare name.
+    """
+
+    def __init__(self, checker: Checker, source: str, record: CaseRecord):
+        self.checker = checker
+        self.source = source
+        self.case_id = record.case_id
+        self.names = _names(record)
+        self.seen: dict[str, int] = {}  # field -> its sentences already finished
+        self.prefix = ""  # the shown part of the sentence in progress
+        self.started = False  # anything of this point shown yet
+        self.cut = False  # the previous field ended cut off
+
+    def feed(self, part: FieldText) -> str:
+        """The text to append now for this update of `part`."""
+        parts = sentences(_flatten(part.text))
+        complete = parts if part.done else parts[:-1]
+        start = self.seen.get(part.key, 0)
+        out = []
+        for index in range(start, len(complete)):
+            last = part.done and index == len(parts) - 1
+            out.append(self._finish(complete[index], index, last, part))
+        self.seen[part.key] = max(start, len(complete))
+        if not part.done and len(parts) > len(complete):
+            out.append(self._grow(parts[-1], len(complete)))
+        if part.done:
+            limit = field_chars(part.key, self.checker.language)
+            raw = part.text.rstrip()
+            self.cut = len(raw) >= CUT_SHARE * limit and raw[-1:] not in TERMINAL
+        return "".join(out)
+
+    def _finish(self, sentence: str, index: int, last: bool, part: FieldText) -> str:
+        checker = self.checker
+        limit = field_chars(part.key, checker.language)
+        if index == 0 and self.cut and sentence[:1].islower() and not self.prefix:
+            return self._drop("cut-off", sentence, "continuation")
+        unfinished = sentence[-1] not in TERMINAL
+        cut = part.truncated or len(part.text) >= CUT_SHARE * limit or index > 0
+        if last and unfinished and cut:
+            return self._drop("cut-off", sentence, "unfinished")
+        problem = self._problem(sentence)
+        if problem:
+            return self._drop(*problem, sentence)
+        if not self.started and content_words(sentence, self.names) < NAMES_ONLY_WORDS:
+            return self._drop("names-only", sentence, "says nothing but names")
+        checker.said.append(sentence)
+        shown, self.prefix = self.prefix, ""
+        rest = sentence[len(shown) :] if sentence.startswith(shown) else ""
+        self.started = True
+        return rest + ("" if has_chinese(sentence[-1]) else " ")
+
+    def _grow(self, current: str, index: int) -> str:
+        ends = [m.end() for m in CLAUSE_END.finditer(current)]
+        if not ends or ends[-1] <= len(self.prefix):
+            return ""
+        candidate = current[: ends[-1]].rstrip()
+        if index == 0 and self.cut and candidate[:1].islower():
+            return ""
+        if self._problem(candidate):
+            return ""  # wait for the whole sentence: its final check decides
+        if not self.started and content_words(candidate, self.names) < NAMES_ONLY_WORDS:
+            return ""
+        delta = candidate[len(self.prefix) :]
+        self.prefix = candidate
+        self.started = True
+        return delta
+
+    def _problem(self, text: str) -> tuple[str, str] | None:
+        problem = self.checker._problem(text, self.source)
+        if problem is None and not language_ok(text, self.checker.language):
+            return "language", f"not in {self.checker.language}"
+        return problem
+
+    def _drop(self, kind: str, detail: str, sentence: str) -> str:
+        self.checker.corrections.append(Correction(kind, self.case_id, sentence, detail))
+        if not self.prefix:
+            return ""
+        self.prefix = ""
+        return "… "  # the shown clauses passed; the sentence's end did not
 
 
 def generate_point(
@@ -313,31 +449,81 @@ def generate_point(
     encoding: tiktoken.Encoding,
     budget: int,
     deadline: float,
+    result: str | None = None,
 ) -> Iterator[Shown | Point]:
-    """Stream one case's point as checked pieces of Markdown, then the Point itself."""
+    """Stream one case's point as checked pieces of Markdown, then the Point itself.
+
+    `result` is the case's Results sentence picked for this question: quoted after the model's
+    text in English, restated by the model in other languages."""
     record = hit.record
-    point = Point(n, record.case_id, record.company, heading(n, record, checker.language))
-    source = case_text(record)
-    messages = point_messages(question, hit, encoding, budget, checker.language)
-    started = False
-    previous_cut = False
-    for key, raw, truncated in stream_fields(chat_model, messages, POINT_FIELDS, "point", deadline):
-        limit = FIELD_CHARS[key]
-        text = checker.clean(raw, source, record.case_id, limit, truncated, previous_cut)
-        previous_cut = len(raw) >= CUT_SHARE * limit and raw.rstrip()[-1:] not in TERMINAL
+    language = checker.language
+    point = Point(n, record.case_id, record.company, heading(n, record, language))
+    feed = SentenceFeed(checker, case_text(record), record)
+    messages = point_messages(question, hit, encoding, budget, language, result)
+    fields = point_fields(language)
+    for part in stream_fields(chat_model, messages, fields, "point", deadline, language):
+        text = feed.feed(part)
         if not text:
             continue
-        if not started and content_words(text, _names(record)) < NAMES_ONLY_WORDS:
-            checker.corrections.append(
-                Correction("names-only", record.case_id, text, "says nothing but names")
-            )
-            continue
-        point.fields[key] = text
-        yield Shown(("" if started else point.heading + " ") + text + " ")
-        started = True
-    if started:
+        yield Shown(("" if point.fields else point.heading + " ") + text)
+        point.fields[part.key] = point.fields.get(part.key, "") + text
+    point.fields = {k: v.strip() for k, v in point.fields.items() if v.strip(" …")}
+    if point.fields and language == "en" and result:
+        quoted = checker.clean(result, feed.source, record.case_id)
+        if quoted:
+            point.fields["result"] = quoted
+            yield Shown(quoted + " ")
+    if point.fields:
         yield Shown(f"[{n}]\n\n")
     yield point
+
+
+def quoted_point(
+    n: int, hit: CaseHit, question: str, checker: Checker, picker: SentencePicker
+) -> Iterator[Shown | Point]:
+    """A point written from the case's own sentences (no model): its What they did sentence
+    and its Results sentence that best fit the question, each checked like model text. Used
+    when the answer's time budget has no room for another generation."""
+    record = hit.record
+    point = Point(n, record.case_id, record.company, heading(n, record, "en"), quoted=True)
+    source = case_text(record)
+    for key, candidates in (("did", did_candidates(record)), ("result", result_candidates(record))):
+        for sentence in picker.best(question, candidates):
+            if checker.passes(sentence, source) and not point.fields.get("did") == sentence:
+                point.fields[key] = checker.clean(sentence, source, record.case_id)
+                break
+    point.fields = {k: v for k, v in point.fields.items() if v}
+    if "did" in point.fields:
+        yield Shown(f"{point.heading} {' '.join(point.fields.values())} [{n}]\n\n")
+    else:
+        point.fields = {}
+    yield point
+
+
+def pick_result(record: CaseRecord, question: str, picker: SentencePicker) -> str | None:
+    """The case's Results sentence that best answers the question (figures and years first)."""
+    ranked = picker.best(question, result_candidates(record))
+    return ranked[0] if ranked else None
+
+
+def closing_line(
+    points: Sequence[Point],
+    records: dict[str, CaseRecord],
+    question: str,
+    checker: Checker,
+    picker: SentencePicker,
+) -> tuple[str, str] | None:
+    """(borrow, caveat): the What transfers sentences of the answer's cases that best fit the
+    question, each passing the same checks as a point; None when either is missing."""
+    cases = [records[p.case_id] for p in points]
+    source = "\n".join(case_text(r) for r in cases)
+    chosen = []
+    for candidates in lesson_candidates(cases):
+        for sentence in picker.best(question, candidates):
+            if checker.passes(sentence, source, language=checker.language == "en"):
+                chosen.append(sentence)
+                break
+    return (chosen[0], chosen[1]) if len(chosen) == 2 else None
 
 
 def generate_transfer(
@@ -348,24 +534,38 @@ def generate_transfer(
     checker: Checker,
     encoding: tiktoken.Encoding,
     deadline: float,
+    picker: SentencePicker,
 ) -> Iterator[Shown]:
-    """The closing line: what to borrow and what would not carry over, checked like a point."""
-    notes = transfer_notes(points, records, encoding)
-    if not notes:
+    """The closing line: what to borrow and what would not carry over, picked from the cases'
+    What transfers (English) or restated from the picked sentences by the model (other
+    languages), checked like a point."""
+    picked = closing_line(points, records, question, checker, picker)
+    if picked is None:
+        return
+    labels = {"borrow": "borrow_label", "caveat": "caveat_label"}
+    source = "\n".join(case_text(records[p.case_id]) for p in points)
+    if checker.language == "en":
+        for key, text in zip(TRANSFER_FIELDS, picked, strict=True):
+            kept = checker.clean(text, source, None)
+            if kept:
+                yield Shown(f"**{label('en', labels[key])}** {kept} ")
         return
     messages = render(
         "transfer",
         question=clip_question(question, encoding),
-        cases=notes,
+        cases=f"- borrow: {picked[0]}\n- caveat: {picked[1]}",
         instruction=label(checker.language, "transfer"),
     )
-    source = "\n".join(case_text(records[p.case_id]) for p in points)
-    fields = stream_fields(chat_model, messages, TRANSFER_FIELDS, "transfer", deadline)
-    for key, raw, truncated in fields:
-        text = checker.clean(raw, source, None, FIELD_CHARS[key], truncated)
+    for part in stream_fields(
+        chat_model, messages, TRANSFER_FIELDS, "transfer", deadline, checker.language
+    ):
+        if not part.done:
+            continue
+        text = checker.clean(
+            part.text, source, None, field_chars(part.key, checker.language), part.truncated
+        )
         if text:
-            tag = "borrow_label" if key == "borrow" else "caveat_label"
-            yield Shown(f"**{label(checker.language, tag)}** {text} ")
+            yield Shown(f"**{label(checker.language, labels[part.key])}** {text} ")
 
 
 def language_of(text: str) -> str:
@@ -374,11 +574,6 @@ def language_of(text: str) -> str:
 
 def _names(record: CaseRecord) -> list[str]:
     return [record.company, record.company_zh]
-
-
-def _figures_first(text: str) -> str:
-    parts = sentences(_flatten(text))
-    return " ".join(sorted(parts, key=lambda s: not re.search(r"\d", s)))
 
 
 def _flatten(text: str) -> str:

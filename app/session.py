@@ -57,6 +57,7 @@ def answer_session(
         answer_cases=settings.llm_answer_points,
         timeout=settings.llm_timeout,
         load_notice=notice,
+        budget=settings.llm_answer_seconds,
     )
     try:
         yield engine

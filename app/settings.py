@@ -68,7 +68,7 @@ class Settings(BaseSettings):
         160, ge=32, description="longest generation (one point of an answer) in tokens"
     )
     llm_case_tokens: int = Field(
-        260, ge=60, description="token budget of one case's excerpt in a point's prompt"
+        120, ge=60, description="token budget of one case's excerpt in a point's prompt"
     )
     llm_answer_points: int = Field(
         4, ge=3, le=5, description="most points (cases) per answer; past 3, only close matches"
@@ -77,6 +77,12 @@ class Settings(BaseSettings):
         "ngram",
         description="local model only: ngram = prompt-lookup speculative decoding (points "
         "copy phrases from their case, so drafts from the prompt are often accepted)",
+    )
+    llm_answer_seconds: float = Field(
+        20.0,
+        ge=0,
+        description="time budget for model-written points of an English answer: a point that "
+        "would end past it is quoted from its case instead (0: always quote after the first)",
     )
     llm_threads: int = Field(2, ge=1)
     host: str = "127.0.0.1"

@@ -81,6 +81,7 @@ class Shown:
     total_ms: float = 0.0
     prompt_tokens: int = 0
     notice: str | None = None
+    quoted: int = 0  # points written from the case's own sentences (past the time budget)
 
 
 @dataclass
@@ -105,6 +106,7 @@ class AnswerCheck:
     total_ms: float
     prompt_tokens: int
     notice: str | None
+    quoted: int = 0
     unfaithful: list[str] = field(default_factory=list)
 
 
@@ -148,6 +150,7 @@ def check_shown(
         total_ms=shown.total_ms,
         prompt_tokens=shown.prompt_tokens,
         notice=shown.notice,
+        quoted=shown.quoted,
         unfaithful=unfaithful,
     )
 
@@ -190,6 +193,7 @@ def ours(engine: AnswerEngine, question: GoldQuestion) -> Shown:
         total_ms=float(answer.timings.get("total_ms") or 0),
         prompt_tokens=answer.prompt_tokens,
         notice=answer.notice,
+        quoted=sum(p.quoted for p in answer.points),
     )
 
 
@@ -331,6 +335,7 @@ def summarize(checks: list[AnswerCheck], questions: Sequence[GoldQuestion]) -> d
         "repeated_points": sum(c.repeats for c in checks),
         "language_match": _share(sum(c.language_ok for c in checks), len(checks)),
         "verbatim_copy_share": _share(sum(c.copies for c in checks), points),
+        "quoted_point_share": _share(sum(c.quoted for c in checks), points),
         "gold_recall": _round(statistics.mean(recalls)) if recalls else None,
         "no_match_recall": _share(len(said & expected), len(expected)),
         "no_match_precision": _share(len(said & expected), len(said)),
@@ -375,6 +380,7 @@ MEASURES = (
     ("repeated_points", "repeated points (goal 0)"),
     ("language_match", "answer in the question's language (goal 1.0)"),
     ("verbatim_copy_share", "points that copy the case summary"),
+    ("quoted_point_share", "points quoted from the case (no time left for the model)"),
     ("gold_recall", "gold companies among the cited cases"),
     ("no_match_recall", "no-match questions answered 'no direct answer'"),
     ("no_match_precision", "'no direct answer' that were right"),

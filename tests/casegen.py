@@ -77,7 +77,11 @@ STARTER = [
         "overseas",
         "food-delivery",
         "delivery membership retention",
-        {"Revenue model": "A monthly subscription fee of 9.99 replaces per-order delivery fees."},
+        {
+            "Revenue model": "A monthly subscription fee of 9.99 replaces per-order delivery fees.",
+            "What transfers": "A fee-waiver pass works wherever delivery fees are visible. "
+            "It does not carry over where coupons already make delivery free.",
+        },
     ),
     (
         "red-bag",
@@ -85,7 +89,11 @@ STARTER = [
         "china",
         "payments",
         "payments red envelopes acquisition",
-        {"Acquisition model": "Lucky money red envelopes made users bind bank cards at no CAC."},
+        {
+            "Acquisition model": "Lucky money red envelopes made users bind bank cards at no CAC.",
+            "What transfers": "Gifting money inside a chat app works where gifting is a custom. "
+            "It does not carry over where payments already sit with banks.",
+        },
     ),
     (
         "bike-go",

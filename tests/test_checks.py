@@ -3,12 +3,15 @@ good answer must pass every one (so the eval can tell them apart)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from app.checks import (
     Company,
     content_words,
     copy_ratio,
+    echoed_question,
     figures,
     foreign_companies,
     is_repeat,
@@ -16,6 +19,7 @@ from app.checks import (
     sentences,
     unsupported_figures,
 )
+from app.extract import SentencePicker, lesson_candidates, result_candidates
 from evals.answers import CitedPoint, Shown, check_shown, split_points
 from evals.gold import GoldQuestion
 from ingest.state import CaseRecord
@@ -190,3 +194,46 @@ def test_a_case_dressed_up_in_the_questions_words_is_caught():
     assert borrowed_words(projected, question, case) == ["installer", "rooftop", "solar", "upfront"]
     honest = "WeChat launched mini programs so merchants could serve users inside the messenger."
     assert borrowed_words(honest, question, case) == []
+
+
+def test_a_chinese_echo_of_the_question_is_caught():
+    question = "有没有海外公司靠会员制让用户在二手交易平台上更活跃？"
+    echo = "DoorDash通过推出DashPass会员制，允许用户在二手交易平台上更活跃。"
+    assert (
+        echoed_question(echo, question, "DashPass waived delivery fees.")
+        == "用户在二手交易平台上更活跃"
+    )
+    assert echoed_question("DoorDash推出会员制，每月9.99美元。", question, "DashPass") == ""
+    # words the case itself has (here in Chinese) are not an echo
+    assert echoed_question(echo, question, "用户在二手交易平台上更活跃") == ""
+
+
+def test_the_picker_ranks_by_the_question_without_an_encoder():
+    picker = SentencePicker()
+    candidates = ["Riders paid a deposit per bike.", "Members paid a monthly delivery fee."]
+    assert picker.best("why pay a monthly fee for delivery?", candidates)[0] == candidates[1]
+
+
+def test_lessons_split_into_borrow_and_caveat_without_their_labels():
+    record = SimpleNamespace(
+        sections={
+            "What transfers": "Transferable: pooling small orders into one scheduled batch. "
+            "What does not: where cards dominate, a wallet adds little value here."
+        }
+    )
+    borrow, caveat = lesson_candidates([record])
+    assert borrow == ["Pooling small orders into one scheduled batch."]
+    # the analyst's label decides the side, and is then left out
+    assert caveat == ["Where cards dominate, a wallet adds little value here."]
+    record.sections["What transfers"] += " Wallets spread fastest where cash still rules."
+    assert lesson_candidates([record])[0][-1] == "Wallets spread fastest where cash still rules."
+
+
+def test_results_with_a_figure_and_a_year_come_first():
+    record = SimpleNamespace(
+        sections={
+            "Results": "Growth was strong across the board. Members reached 18 million in 2023. "
+            "It had 5 million members at some point."
+        }
+    )
+    assert result_candidates(record) == ["Members reached 18 million in 2023."]

@@ -1,0 +1,126 @@
+"""Case sentences picked for an answer without the model: a point's result, the closing line.
+
+Why pick instead of generate (measured on 2 cores with the 1.5B default model, README):
+generation runs at about 8-11 tokens/s and a case excerpt costs about 45 prompt tokens/s, so
+every sentence the model writes costs seconds. The sentences that carry the figures (a case's
+Results) and the lessons (its What transfers) are already written, sourced and checked by the
+analysts; what the question decides is *which* of them matter. The picker ranks them against the
+question with the retriever's own sentence encoder (cosine), falling back to shared words when
+no encoder is loaded (BM25-only retrieval, tests). The model then writes only what needs it:
+how this company's move answers this question.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from app.checks import FIGURE, sentences
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+
+    from ingest.state import CaseRecord
+
+YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
+# A lesson that says what does not carry over (English case text): a negation or a limit.
+CAVEAT = re.compile(
+    r"\b(not|n't|no|never|rarely|unless|only where|only if|harder|hard to|fails?|cannot|"
+    r"risky|depends? on|weaker)\b",
+    re.IGNORECASE,
+)
+# Analysts often open a lesson with a label the closing line supplies itself.
+LABEL = re.compile(
+    r"^(?:what (?:transfers|carries over|does not(?: transfer| carry over)?|doesn't(?: transfer)?)"
+    r"|transferable|not transferable|the lesson)\s*(?:is)?\s*:\s*",
+    re.IGNORECASE,
+)
+MAX_CHARS = 280  # a longer sentence is too much to read as one result
+CACHE_LIMIT = 4096  # sentence vectors kept (the library has a few thousand sentences)
+
+
+class SentencePicker:
+    """Ranks candidate sentences by how well they answer a question."""
+
+    def __init__(self, embeddings: Embeddings | None = None):
+        self.embeddings = embeddings
+        self._vectors: dict[str, list[float]] = {}
+
+    def best(self, question: str, candidates: Sequence[str]) -> list[str]:
+        """`candidates`, best first (a stable order for ties)."""
+        if len(candidates) <= 1:
+            return list(candidates)
+        scores = self._scores(question, candidates)
+        order = sorted(range(len(candidates)), key=lambda i: -scores[i])
+        return [candidates[i] for i in order]
+
+    def _scores(self, question: str, candidates: Sequence[str]) -> list[float]:
+        if self.embeddings is None:
+            return [_overlap(question, text) for text in candidates]
+        query = _unit(self.embeddings.embed_query(question))
+        missing = [text for text in dict.fromkeys(candidates) if text not in self._vectors]
+        if missing:
+            if len(self._vectors) + len(missing) > CACHE_LIMIT:
+                self._vectors.clear()
+            vectors = self.embeddings.embed_documents(missing)
+            self._vectors.update(zip(missing, map(_unit, vectors), strict=True))
+        return [_dot(query, self._vectors[text]) for text in candidates]
+
+
+def result_candidates(record: CaseRecord) -> list[str]:
+    """The Results sentences worth quoting: with a figure and a year where any has both."""
+    parts = [s for s in sentences(_flatten(record.sections.get("Results", ""))) if len(s) >= 20]
+    short = [s for s in parts if len(s) <= MAX_CHARS] or parts
+    dated = [s for s in short if FIGURE.search(YEAR.sub(" ", s)) and YEAR.search(s)]
+    return dated or [s for s in short if FIGURE.search(s)] or short
+
+
+def did_candidates(record: CaseRecord) -> list[str]:
+    """The What they did sentences short enough to stand as a point's move."""
+    parts = sentences(_flatten(record.sections.get("What they did", "")))
+    return [s for s in parts if 30 <= len(s) <= MAX_CHARS]
+
+
+def lesson_candidates(records: Sequence[CaseRecord]) -> tuple[list[str], list[str]]:
+    """The What transfers sentences of the given cases, split into (borrow, caveat)."""
+    borrow: list[str] = []
+    caveat: list[str] = []
+    for record in records:
+        for text in sentences(_flatten(record.sections.get("What transfers", ""))):
+            sentence = _unlabel(text)
+            if len(sentence) < 20 or len(sentence) > MAX_CHARS:
+                continue
+            (caveat if CAVEAT.search(text) else borrow).append(sentence)  # label counts
+    return borrow, caveat
+
+
+def _unlabel(sentence: str) -> str:
+    rest = LABEL.sub("", sentence, count=1)
+    return rest[:1].upper() + rest[1:] if rest != sentence else sentence
+
+
+def _flatten(text: str) -> str:
+    """One line of plain sentences: list markers and Markdown emphasis removed."""
+    plain = re.sub(r"\*\*([^*]+?):?\*\*:?\s*", r"\1: ", text).replace("**", "")
+    return " ".join(plain.replace("\n- ", " ").split()).lstrip("- ")
+
+
+def _overlap(question: str, text: str) -> float:
+    words = _words(question)
+    if not words:
+        return 0.0
+    return len(words & _words(text)) / (len(_words(text)) ** 0.5 or 1.0)
+
+
+def _words(text: str) -> set[str]:
+    return {w.rstrip("s") for w in re.findall(r"[a-z]{4,}", text.lower())}
+
+
+def _dot(a: Sequence[float], b: Sequence[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True))
+
+
+def _unit(vector: Sequence[float]) -> list[float]:
+    norm = sum(v * v for v in vector) ** 0.5 or 1.0
+    return [v / norm for v in vector]
