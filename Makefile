@@ -70,6 +70,7 @@ check: $(STAMP) ## Lint, format check and type check
 	$(BIN)/ruff check app ingest evals tests
 	$(BIN)/ruff format --check app ingest evals tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 eval: $(STAMP) ## Retrieval evals on the gold questions, all configurations (writes evals/runs/)
 	$(BIN)/elsewhere eval gold

@@ -370,7 +370,6 @@ def _print_hits(result: Any) -> None:
 @_edge
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Start the web app; loopback only unless ELSEWHERE_AUTH=user:password is set."""
-    import os
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from app.web import serve as run_server
@@ -453,10 +452,19 @@ def _print_answer_footer(answer: Any) -> None:
 @cli.command()
 @click.argument("case_ids", nargs=-1, required=True)
 @LLM_OPTION
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "zh"]),
+    default="en",
+    show_default=True,
+    help="Language of the model's synthesis.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.pass_context
 @_edge
-def compare(ctx: click.Context, case_ids: tuple[str, ...], llm: str | None, as_json: bool) -> None:
+def compare(
+    ctx: click.Context, case_ids: tuple[str, ...], llm: str | None, lang: str, as_json: bool
+) -> None:
     """Compare 2 to 4 cases side by side, lever by lever, each cell quoted from its case."""
     from app.compare import compare_cases, synthesize
     from app.retrieval import load_index
@@ -471,7 +479,9 @@ def compare(ctx: click.Context, case_ids: tuple[str, ...], llm: str | None, as_j
             if engine.chat_model is None:
                 comparison.notice = engine.load_notice
             else:
-                for piece in synthesize(comparison, engine.chat_model, engine.encoding, records):
+                chat = engine.chat_model
+                language = "中文" if lang == "zh" else ""
+                for piece in synthesize(comparison, chat, engine.encoding, records, language):
                     if not as_json:
                         click.echo(piece, nl=False, err=True)
                 if not as_json:
@@ -607,9 +617,9 @@ def eval_answers(
 
 
 def main() -> None:
-    # Before anything can load OpenMP (torch, llama.cpp): let idle threads sleep, not spin.
-    # Spinning collapses local generation several-fold when the two cores are shared.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from app.llm import prefer_sleeping_openmp
+
+    prefer_sleeping_openmp()  # before anything can load OpenMP (torch, llama.cpp)
     cli(prog_name="elsewhere")
 
 

@@ -7,8 +7,8 @@ like any answer.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from app.errors import CaseNotFoundError, ElsewhereError
@@ -17,6 +17,8 @@ from ingest.state import CaseRecord
 if TYPE_CHECKING:
     import tiktoken
     from langchain_core.language_models import BaseChatModel
+
+    from app.chain import Citation
 
 ROWS = (
     "Problem",
@@ -140,9 +142,8 @@ def synthesize(
 
     `language_of` is text in the asker's language (Chinese text -> a Chinese synthesis).
     """
-    from app.chain import check_citations, failure_notice
+    from app.chain import failure_notice
     from app.prompts import instruction, render
-    from app.retrieval import CaseHit
 
     per_case = max(60, budget // len(comparison.cases))
     blocks = []
@@ -162,11 +163,70 @@ def synthesize(
             yield piece
     except Exception as exc:  # noqa: BLE001 - the table stands without the synthesis
         comparison.notice = failure_notice(exc, bool(parts))
-    hits = [CaseHit(case, 0.0) for case in comparison.cases]
-    text, citations, invalid, warnings = check_citations("".join(parts), hits, library, None)
-    comparison.synthesis = text.strip() or None
-    comparison.citations = [c.__dict__ for c in citations]
-    comparison.invalid_citations, comparison.warnings = invalid, warnings
+    checked = check_citations("".join(parts), comparison.cases, library)
+    comparison.synthesis = checked.text.strip() or None
+    comparison.citations = [asdict(c) for c in checked.citations]
+    comparison.invalid_citations = checked.invalid
+    comparison.warnings = [w.text for w in checked.warnings]
+
+
+@dataclass(frozen=True)
+class Unverified:
+    """Something wrong with a synthesis: it names a company not compared, or cites nothing."""
+
+    kind: str  # "company" or "uncited"
+    company: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self.kind == "company":
+            return f"names {self.company}, which was not among the cases given"
+        return "cites no case: treat the text as unverified"
+
+
+@dataclass(frozen=True)
+class CitationCheck:
+    text: str  # with citations of cases that were not given removed
+    citations: list[Citation]
+    invalid: list[int]
+    warnings: list[Unverified]
+
+
+def check_citations(
+    text: str, given: Sequence[CaseRecord], library: dict[str, CaseRecord]
+) -> CitationCheck:
+    """Keep only citations of cases that were given; flag companies that were not given."""
+    from app.chain import CITATION, Citation
+    from app.checks import mentions
+
+    valid: dict[int, Citation] = {}
+    invalid: list[int] = []
+
+    def replace(match: re.Match[str]) -> str:
+        kept = []
+        for part in re.split(r"\s*[,，]\s*", match.group(1)):
+            n = int(part)
+            if 1 <= n <= len(given):
+                valid.setdefault(n, Citation(n, given[n - 1].case_id, given[n - 1].company))
+                kept.append(f"[{n}]")
+            else:
+                invalid.append(n)
+        return "".join(kept)
+
+    cleaned = CITATION.sub(replace, text)
+    given_companies = {record.company for record in given}
+    warnings = {
+        Unverified("company", record.company)
+        for record in library.values()
+        if record.company not in given_companies
+        and any(mentions(cleaned, name) for name in (record.company, record.company_zh) if name)
+    }
+    ordered = sorted(warnings, key=lambda w: w.company or "")
+    if not valid and cleaned.strip():
+        ordered.append(Unverified("uncited"))
+    return CitationCheck(
+        cleaned, sorted(valid.values(), key=lambda c: c.n), sorted(set(invalid)), ordered
+    )
 
 
 def _cell(text: str) -> str:

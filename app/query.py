@@ -369,7 +369,6 @@ _CHINA_WORDS = re.compile(r"china|中国|国内|大陆")
 class QueryIntent:
     market: Market | None
     levers: tuple[Lever, ...]
-    market_reason: str | None = None
     countries: frozenset[str] = frozenset()  # countries of the regions the question asks about
 
 
@@ -449,5 +448,5 @@ def detect_levers(question: str) -> tuple[Lever, ...]:
 
 
 def parse_question(question: str, asker: Market | None = None) -> QueryIntent:
-    market, reason = detect_market(question, asker)
-    return QueryIntent(market, detect_levers(question), reason, region_countries(question))
+    market, _phrase = detect_market(question, asker)
+    return QueryIntent(market, detect_levers(question), region_countries(question))

@@ -418,7 +418,7 @@ def load_index(settings: Settings) -> tuple[dict[str, CaseRecord], KeywordIndex]
     library stamp (pulled from the server if another instance ran ingest)."""
     if settings.chroma_url:
         _pull_if_behind(settings)
-    db = settings.index_dir / "state.sqlite"
+    db = settings.state_db
     keyword = KeywordIndex.load(settings.index_dir) if db.exists() else None
     if keyword is None:
         raise IndexNotReadyError(
@@ -478,7 +478,7 @@ def _distrust_store(settings: Settings) -> None:
     """Make the next ingest check the store in full rather than trust its file identity."""
     from ingest.index import STORE_IDENTITY
 
-    state = IndexState(settings.index_dir / "state.sqlite")
+    state = IndexState(settings.state_db)
     try:
         state.forget_meta(STORE_IDENTITY)
     finally:

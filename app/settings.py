@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import ConfigError
+from ingest.schema import MAX_CASE_BYTES
 
 EmbedderName = Literal["minilm", "use", "hash"]
 ProviderName = Literal["local", "openai", "none"]
@@ -54,7 +55,7 @@ class Settings(BaseSettings):
         "(default: the packaged all-MiniLM-L6-v2 via sentence-transformers); empty for none",
     )
     chunk_tokens: int = Field(220, ge=64, le=2000, description="cl100k tokens per chunk at most")
-    max_case_bytes: int = Field(64 * 1024, ge=1024, description="largest case file accepted")
+    max_case_bytes: int = Field(MAX_CASE_BYTES, ge=1024, description="largest case file accepted")
     asker_market: MarketName | None = Field(
         None, description="the asker's own market; 'elsewhere' then means the other one"
     )
@@ -149,6 +150,16 @@ class Settings(BaseSettings):
     def index_dir(self) -> Path:
         """Per-embedder index state (manifest, BM25) under the data dir."""
         return self.data_dir / "index" / self.embedder
+
+    @property
+    def state_db(self) -> Path:
+        """The index's SQLite state (cases, chunks, hashes) for this embedder."""
+        return self.index_dir / "state.sqlite"
+
+    @property
+    def tiktoken_dir(self) -> Path:
+        """Where the packaged tiktoken encoding is unpacked."""
+        return self.data_dir / "tiktoken"
 
     @property
     def chroma_dir(self) -> Path:

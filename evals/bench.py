@@ -42,7 +42,7 @@ def bench_ingest(repeats: int) -> dict:
 
     base = load_settings(embedder="minilm")
     embeddings = make_embeddings("minilm")
-    enc = encoding(str(base.data_dir / "tiktoken"))
+    enc = encoding(str(base.tiktoken_dir))
     scan = scan_library(base.cases_dir)
     texts = [c.text for case in scan.cases for c in chunk_case(case, enc, base.chunk_tokens)]
     model = embeddings._client  # the SentenceTransformer langchain-huggingface wraps

@@ -110,7 +110,7 @@ def _chunk_texts(settings: Any) -> list[str]:
     from ingest.parse import scan_library
     from ingest.tokens import encoding
 
-    enc = encoding(str(settings.data_dir / "tiktoken"))
+    enc = encoding(str(settings.tiktoken_dir))
     scan = scan_library(settings.cases_dir, max_bytes=settings.max_case_bytes)
     return [c.text for case in scan.cases for c in chunk_case(case, enc, settings.chunk_tokens)]
 

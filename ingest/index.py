@@ -135,7 +135,7 @@ def _ingest_locked(
     from ingest.store import open_client, store_errors
 
     scan = scan_library(settings.cases_dir, max_bytes=settings.max_case_bytes)
-    state = IndexState(settings.index_dir / "state.sqlite")
+    state = IndexState(settings.state_db)
     try:
         report, to_write, fresh = _plan(settings, scan, state, set())
         if not (fresh or to_write or report.removed or _dirty(settings).exists()):
@@ -302,7 +302,7 @@ def _apply(
     from ingest.store import open_store, records_name
     from ingest.tokens import encoding
 
-    enc = encoding(str(settings.data_dir / "tiktoken"))
+    enc = encoding(str(settings.tiktoken_dir))
     planned = [(case, chunk_case(case, enc, settings.chunk_tokens)) for case in to_write]
     texts = [chunk.text for _, chunks in planned for chunk in chunks]
     if texts:

@@ -34,7 +34,7 @@ from pathlib import Path
 import yaml
 
 from ingest.parse import HEADING, SAFE_LOADER, Case, read_case_text, split_front_matter, yaml_line
-from ingest.schema import Source
+from ingest.schema import MAX_CASE_BYTES, Source
 
 MAX_AS_OF_AGE_MONTHS = 18
 EXCERPT_CHARS = 60
@@ -176,7 +176,7 @@ def case_warnings(case: Case, text: str, today: date) -> list[CaseWarning]:
 
 
 def library_warnings(
-    cases: Iterable[Case], cases_dir: Path, today: date, max_bytes: int = 64 * 1024
+    cases: Iterable[Case], cases_dir: Path, today: date, max_bytes: int = MAX_CASE_BYTES
 ) -> list[CaseWarning]:
     """Warnings for every case of a scan (files are re-read under the same size limit)."""
     found: list[CaseWarning] = []

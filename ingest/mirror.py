@@ -74,7 +74,7 @@ def pull_library(settings: Settings, client: ClientAPI, stamp: LibraryStamp) -> 
     except Timeout:
         return False
     try:
-        state = IndexState(settings.index_dir / "state.sqlite")
+        state = IndexState(settings.state_db)
         try:
             state.replace_all(fingerprint(settings), records, _chunk_rows(chunks))
             rebuild_keyword_index(settings.index_dir, state)

@@ -19,7 +19,15 @@ import yaml
 from pydantic import ValidationError
 
 from app.errors import CaseFileError, CaseProblem, LibraryError
-from ingest.schema import MAX_WORDS, MIN_WORDS, SECTIONS, CaseMeta, Market
+from ingest.schema import (
+    COMPANY_ZH_REQUIRED,
+    MAX_CASE_BYTES,
+    MAX_WORDS,
+    MIN_WORDS,
+    SECTIONS,
+    CaseMeta,
+    Market,
+)
 
 # libyaml's C parser when the wheel has it (it does on these machines): ~10x faster, same rules.
 SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -73,7 +81,7 @@ def case_files(cases_dir: Path) -> Iterator[Path]:
     yield from sorted(found)
 
 
-def read_case(path: Path, cases_dir: Path, max_bytes: int = 64 * 1024) -> Case:
+def read_case(path: Path, cases_dir: Path, max_bytes: int = MAX_CASE_BYTES) -> Case:
     """Read and validate one case file; raise CaseFileError listing every problem found."""
     rel = _display_path(path, cases_dir)
     raw = _read_bounded(path, cases_dir, rel, max_bytes)
@@ -98,7 +106,7 @@ def read_front_matter(raw: bytes, rel: str) -> dict[str, Any]:
 
 
 def scan_library(
-    cases_dir: Path, paths: Iterable[Path] | None = None, max_bytes: int = 64 * 1024
+    cases_dir: Path, paths: Iterable[Path] | None = None, max_bytes: int = MAX_CASE_BYTES
 ) -> LibraryScan:
     """Read every case file (or just `paths`); bad files become errors, good ones cases.
 
@@ -192,7 +200,7 @@ def _read_bounded(path: Path, cases_dir: Path, rel: str, max_bytes: int) -> byte
         return handle.read(max_bytes + 1)[:max_bytes]
 
 
-def read_case_text(path: Path, cases_dir: Path, max_bytes: int = 64 * 1024) -> str:
+def read_case_text(path: Path, cases_dir: Path, max_bytes: int = MAX_CASE_BYTES) -> str:
     """The decoded text of one case file, read under the same limits as `read_case`."""
     rel = _display_path(path, cases_dir)
     return _decode(_read_bounded(path, cases_dir, rel, max_bytes), rel)
@@ -292,16 +300,50 @@ def _yaml_line(exc: yaml.MarkedYAMLError) -> int | None:
     return mark.line + FRONT_LINE_OFFSET if mark is not None else None
 
 
+# Pydantic error types -> our wording (matched on `type`, never on pydantic's English).
+_MESSAGES = {
+    "string_too_long": "must have at most {max_length} characters",
+    "string_too_short": "must have at least {min_length} characters",
+    "too_long": "must have at most {max_length} items",
+    "too_short": "must have at least {min_length} item(s)",
+    "string_pattern_mismatch": "must match pattern '{pattern}'",
+    "string_type": "must be text",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than_equal": "must be at most {le}",
+    "url_parsing": "must be a URL",
+    "url_scheme": "must be an http(s) URL",
+    "enum": "must be {expected}",
+    "literal_error": "must be {expected}",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+}
+
+
+def _message(err: Any) -> str:
+    kind = str(err["type"])
+    ctx = err.get("ctx") or {}
+    if kind == "value_error" and "error" in ctx:
+        return str(ctx["error"])  # our validators' own sentences
+    template = _MESSAGES.get(kind)
+    if template is None:
+        return str(err["msg"])  # a type we did not word ourselves: pydantic's, unchanged
+    try:
+        return template.format(**ctx)
+    except (KeyError, IndexError):
+        return str(err["msg"])
+
+
 def _problem_from_error(err: Any, tree: yaml.Node | None, rel: str) -> CaseProblem:
     loc = tuple(err["loc"])
-    message = re.sub(
-        r"^(Input|String|List|Value|Dictionary) should",
-        "must",
-        str(err["msg"]).removeprefix("Value error, "),
-    )
-    if not loc and "company_zh" in message:
+    message = _message(err)
+    if err["type"] == COMPANY_ZH_REQUIRED:
         loc = ("company_zh",)
-        message = "is required when market is china (the company's Chinese name)"
     name = ".".join(str(part) for part in loc) or None
     if err["type"] == "missing":
         return CaseProblem(rel, "is required but missing", 2, name)
@@ -311,6 +353,7 @@ def _problem_from_error(err: Any, tree: yaml.Node | None, rel: str) -> CaseProbl
         )
     got = err.get("input")
     plain = not isinstance(got, dict | list) and "got" not in message
+    plain = plain and err["type"] != COMPANY_ZH_REQUIRED
     shown = f", got {_short(got)}" if plain else ""
     return CaseProblem(rel, f"{message}{shown}", yaml_line(tree, loc), name)
 

