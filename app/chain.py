@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from app.checks import Company, mentions
+from app.checks import Company
 from app.extract import SentencePicker
 from app.points import (
     Checker,
@@ -37,7 +37,7 @@ from app.points import (
     point_messages,
     quoted_point,
 )
-from app.prompts import label, load_prompt
+from app.prompts import label, load_prompt, render
 from app.question import clean_question
 from app.render import brief_markdown, case_name
 from app.retrieval import CaseHit, MarketChoice, Retriever, SearchResult
@@ -138,45 +138,6 @@ def weak_markdown(result: SearchResult, language: str) -> str:
     return "\n".join(lines)
 
 
-def check_citations(
-    text: str, given: Sequence[CaseHit], library: dict[str, Any], market: str | None
-) -> tuple[str, list[Citation], list[int], list[str]]:
-    """Keep only citations of cases that were given; flag companies that were not given."""
-    valid: dict[int, Citation] = {}
-    invalid: list[int] = []
-
-    def replace(match: re.Match[str]) -> str:
-        kept = []
-        for part in re.split(r"\s*[,，]\s*", match.group(1)):
-            n = int(part)
-            if 1 <= n <= len(given):
-                record = given[n - 1].record
-                valid.setdefault(n, Citation(n, record.case_id, record.company))
-                kept.append(f"[{n}]")
-            else:
-                invalid.append(n)
-        return "".join(kept)
-
-    cleaned = CITATION.sub(replace, text)
-    given_companies = {hit.record.company for hit in given}
-    warnings = []
-    for record in library.values():
-        if record.company in given_companies:
-            continue
-        names = [record.company] + ([record.company_zh] if record.company_zh else [])
-        if any(mentions(cleaned, name) for name in names):
-            where = f" (market {record.market})" if market and record.market != market else ""
-            warnings.append(f"names {record.company}{where}, which was not among the cases given")
-    if not valid and cleaned.strip():
-        warnings.append("cites no case: treat the text as unverified")
-    return (
-        cleaned,
-        sorted(valid.values(), key=lambda c: c.n),
-        sorted(set(invalid)),
-        sorted(set(warnings)),
-    )
-
-
 def heuristic_condense(question: str, history: Sequence[Turn]) -> str:
     """Without a model: a short or "and ..." follow-up inherits the previous question's topic."""
     if not history:
@@ -222,6 +183,18 @@ class AnswerEngine:
         self.budget = budget  # seconds for model-written points; later ones are quoted
         matcher = retriever.matcher
         self.picker = SentencePicker(matcher.embeddings if matcher is not None else None)
+
+    def warm(self) -> None:
+        """Put the point prompt's fixed system part into llama.cpp's prompt cache (about 300
+        tokens, several seconds on 2 cores) so the first question does not pay for it."""
+        if self.chat_model is None:
+            return
+        messages = render("point", question="-", case="-", instruction="-")
+        try:
+            for _ in self.chat_model.bind(max_tokens=1).stream(messages):
+                pass
+        except Exception:  # noqa: BLE001 - a failed warm-up only costs the first answer time
+            return
 
     def condense(self, question: str, history: Sequence[Turn]) -> str:
         if not history:
@@ -310,10 +283,12 @@ class AnswerEngine:
         try:
             for n, hit in enumerate(given, start=1):
                 point_started = time.perf_counter()
-                if self._over_budget(started, spent, answer.language):
+                over = self._over_budget(started, spent)
+                if over and answer.language == "en":
                     items = quoted_point(n, hit, question, checker, self.picker)
                 else:
-                    picked = pick_result(hit.record, question, self.picker)
+                    # past the budget a Chinese point is only the model's `did` sentence
+                    picked = None if over else pick_result(hit.record, question, self.picker)
                     answer.prompt_tokens += self._tokens(question, hit, answer.language, picked)
                     items = generate_point(
                         self.chat_model,
@@ -354,11 +329,12 @@ class AnswerEngine:
         except Exception as exc:  # noqa: BLE001 - degrade to what was checked, never a traceback
             answer.notice = failure_notice(exc, bool(answer.points))
 
-    def _over_budget(self, started: float, spent: Sequence[float], language: str) -> bool:
-        """Whether another generated point would end past the answer's time budget (judged by
-        the points so far). The first point is always generated; only English points can be
-        quoted instead, since the cases are written in English."""
-        if not spent or language != "en" or self.budget is None:
+    def _over_budget(self, started: float, spent: Sequence[float]) -> bool:
+        """Whether another full point would end past the answer's time budget (judged by the
+        points so far). The first point is always generated. Past the budget an English point
+        is quoted from its case; a Chinese one (the cases are in English) is only the model's
+        `did` sentence, without the restated result."""
+        if not spent or self.budget is None:
             return False
         expected = sum(spent) / len(spent)
         return time.perf_counter() + expected > started + self.budget

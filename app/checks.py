@@ -58,6 +58,23 @@ def unsupported_figures(text: str, source: str) -> list[str]:
     return [figure for figure in figures(text) if figure not in known]
 
 
+CHINESE_UNIT = re.compile(r"(\d+(?:[.,]\d+)*)\s*([万亿])")
+
+
+def converted_units(text: str, source: str) -> list[str]:
+    """Figures written with a Chinese unit (万, 亿) that the source does not write that way.
+
+    The cases are in English (million, billion, crore); a small model restating "US$515 million"
+    as "515亿美元" keeps the digits and changes the amount a hundred-fold, which the digit check
+    cannot see. The rule the model is given is to copy numbers and units, so any such unit is a
+    conversion."""
+    return [
+        f"{number}{unit}"
+        for number, unit in CHINESE_UNIT.findall(text)
+        if not re.search(re.escape(number) + r"\s*" + unit, source)
+    ]
+
+
 def _normalise(figure: str) -> str:
     plain = figure.replace(",", "")
     try:

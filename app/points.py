@@ -25,6 +25,7 @@ from app.checks import (
     Company,
     borrowed_words,
     content_words,
+    converted_units,
     echoed_question,
     foreign_companies,
     is_repeat,
@@ -48,7 +49,7 @@ DELIMITERS = re.compile(r"<<<|>>>")
 POINT_FIELDS = ("did", "result")
 TRANSFER_FIELDS = ("borrow", "caveat")
 FIELD_CHARS = {"did": 200, "result": 180, "borrow": 170, "caveat": 170}
-ZH_SHARE = 0.6  # a Chinese character carries about two English letters' worth
+ZH_SHARE = 0.45  # a Chinese character carries about two English letters' worth
 TERMINAL = ".!?。！？"
 CLAUSE_END = re.compile(r"[,;:](?=\s)|[，；：]")
 BORROWED_WORDS = 2  # this many of the question's words absent from the case: a projection
@@ -187,6 +188,9 @@ class Checker:
         missing = unsupported_figures(sentence, source)
         if missing:
             return "figure", "not in the case: " + ", ".join(missing)
+        converted = converted_units(sentence, source)
+        if converted:
+            return "figure", "unit converted from the case: " + ", ".join(converted)
         foreign = foreign_companies(sentence, self.known, self.allowed)
         if foreign:
             return "company", "not among the cases given: " + ", ".join(foreign)
@@ -345,10 +349,11 @@ def point_messages(
     )
 
 
-def point_fields(language: str) -> tuple[str, ...]:
+def point_fields(language: str, with_result: bool = True) -> tuple[str, ...]:
     """English points: the model writes `did`, the result is quoted from the case. Other
-    languages: the model also restates the chosen result sentence in the asker's language."""
-    return ("did",) if language == "en" else POINT_FIELDS
+    languages: the model also restates the chosen result sentence in the asker's language,
+    unless there is none (or no time for it)."""
+    return ("did",) if language == "en" or not with_result else POINT_FIELDS
 
 
 class SentenceFeed:
@@ -460,7 +465,7 @@ def generate_point(
     point = Point(n, record.case_id, record.company, heading(n, record, language))
     feed = SentenceFeed(checker, case_text(record), record)
     messages = point_messages(question, hit, encoding, budget, language, result)
-    fields = point_fields(language)
+    fields = point_fields(language, result is not None)
     for part in stream_fields(chat_model, messages, fields, "point", deadline, language):
         text = feed.feed(part)
         if not text:

@@ -51,7 +51,7 @@ def answer_session(
     engine = AnswerEngine(
         retriever,
         model,
-        encoding(str(settings.data_dir / "tiktoken")),
+        encoding(str(settings.tiktoken_dir)),
         describe_provider(settings),
         case_tokens=settings.llm_case_tokens,
         answer_cases=settings.llm_answer_points,
@@ -96,6 +96,17 @@ class AnswerService:
         self._start_lock = threading.Lock()
         self._resources = ExitStack()
         self._engine: AnswerEngine | None = None
+
+    def warm_up(self) -> threading.Thread:
+        """Start the model and fill its prompt cache in the background, in line like any job,
+        so the first question after start-up does not wait for either."""
+
+        def job() -> None:
+            self.exclusive(lambda: self.engine().warm())
+
+        thread = threading.Thread(target=job, name="elsewhere-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def engine(self) -> AnswerEngine:
         """The engine, started on first use; two first requests never start two models."""

@@ -413,3 +413,41 @@ def test_a_point_cut_at_the_token_limit_keeps_its_finished_sentences(retriever, 
     assert "It sold a monthly pass of 9.99" in answer.answer_markdown
     assert "It then" not in answer.answer_markdown
     assert any(c.kind == "cut-off" for c in answer.corrections)
+
+
+def test_a_compare_synthesis_keeps_valid_citations_and_names_strangers(retriever, enc):
+    from app.compare import compare_cases, synthesize
+
+    records = retriever.records
+    comparison = compare_cases(records, ["dash-club", "cart-prime"])
+    text = "DashClub waives fees [1]; CartPrime bundles shipping [2], unlike BikeGo [3]."
+    pieces = list(synthesize(comparison, scripted(text), enc, records))
+    assert "".join(pieces) == text  # streamed as the model wrote it
+    assert (
+        comparison.synthesis == "DashClub waives fees [1]; CartPrime bundles shipping [2], "
+        "unlike BikeGo ."
+    )
+    assert [c["case_id"] for c in comparison.citations] == ["dash-club", "cart-prime"]
+    assert comparison.invalid_citations == [3]
+    assert comparison.warnings == ["names BikeGo, which was not among the cases given"]
+
+
+def test_a_compare_synthesis_in_chinese_when_asked_in_chinese(retriever, enc):
+    from app.compare import compare_cases, synthesize
+
+    records = retriever.records
+    model = scripted("两家都用会员费换取更高的下单频率 [1][2]。")
+    comparison = compare_cases(records, ["dash-club", "cart-prime"])
+    list(synthesize(comparison, model, enc, records, language_of="会员"))
+    assert "请用简体中文比较这些案例" in model.prompts[0][-1].content
+    assert comparison.warnings == []
+
+
+def test_warming_up_sends_the_point_system_prompt_once(retriever, enc):
+    model = scripted("{")
+    engine(retriever, enc, model).warm()
+    assert len(model.prompts) == 1
+    assert (
+        model.prompts[0][0].content
+        == render("point", question="a", case="b", instruction="c")[0].content
+    )  # the system part every point shares, so llama.cpp caches exactly that prefix

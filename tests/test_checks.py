@@ -10,6 +10,7 @@ import pytest
 from app.checks import (
     Company,
     content_words,
+    converted_units,
     copy_ratio,
     echoed_question,
     figures,
@@ -237,3 +238,10 @@ def test_results_with_a_figure_and_a_year_come_first():
         }
     )
     assert result_candidates(record) == ["Members reached 18 million in 2023."]
+
+
+def test_a_number_restated_in_chinese_units_is_caught():
+    source = "Revenue was US$515 million in 2023."
+    assert converted_units("2023年收入为515亿美元。", source) == ["515亿"]
+    assert converted_units("2023年收入为US$515 million。", source) == []
+    assert converted_units("用户达到3亿。", "用户达到3亿。") == []  # the case itself says so

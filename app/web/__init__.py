@@ -98,6 +98,8 @@ def serve(settings: Settings, say: object = print) -> None:
     where = access(settings)
     retriever = Retriever.open(settings)
     service = AnswerService(settings, retriever)
+    if settings.llm != "none":
+        service.warm_up()  # the model loads while the page opens, not on the first question
     say(where.message)  # type: ignore[operator]
     try:
         build_app(settings, retriever, service).launch(
