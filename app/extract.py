@@ -46,6 +46,7 @@ class SentencePicker:
     def __init__(self, embeddings: Embeddings | None = None):
         self.embeddings = embeddings
         self._vectors: dict[str, list[float]] = {}
+        self._query: tuple[str, list[float]] | None = None  # one answer asks several times
 
     def best(self, question: str, candidates: Sequence[str]) -> list[str]:
         """`candidates`, best first (a stable order for ties)."""
@@ -58,7 +59,9 @@ class SentencePicker:
     def _scores(self, question: str, candidates: Sequence[str]) -> list[float]:
         if self.embeddings is None:
             return [_overlap(question, text) for text in candidates]
-        query = _unit(self.embeddings.embed_query(question))
+        if self._query is None or self._query[0] != question:
+            self._query = (question, _unit(self.embeddings.embed_query(question)))
+        query = self._query[1]
         missing = [text for text in dict.fromkeys(candidates) if text not in self._vectors]
         if missing:
             if len(self._vectors) + len(missing) > CACHE_LIMIT:

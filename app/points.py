@@ -144,14 +144,12 @@ class Checker:
         limit: int = 0,
         truncated: bool = False,
         continues: bool = False,
-        after: bool = False,
     ) -> str:
         """The sentences of `text` that pass every check against `source`.
 
         Cut-offs are dropped rather than shown half-finished: a last sentence without an ending
         when the field ran into its length `limit` (or the reply was `truncated`), and, when
         the previous field was cut, a first sentence that only `continues` it in lower case.
-        `after`: earlier sentences of the same field were checked already (streamed).
         """
         kept = []
         parts = sentences(_flatten(text))
@@ -159,7 +157,7 @@ class Checker:
             self.corrections.append(Correction("cut-off", case_id, parts[0], "continuation"))
             parts = parts[1:]
         cut = truncated or (limit and len(text) >= CUT_SHARE * limit)
-        if parts and parts[-1][-1] not in TERMINAL and (cut or after or len(parts) > 1):
+        if parts and parts[-1][-1] not in TERMINAL and (cut or len(parts) > 1):
             self.corrections.append(Correction("cut-off", case_id, parts[-1], "unfinished"))
             parts = parts[:-1]
         for sentence in parts:
@@ -180,9 +178,14 @@ class Checker:
     def passes(self, sentence: str, source: str, language: bool = True) -> bool:
         """Whether `sentence` would be shown (nothing is recorded); `language=False` for a
         sentence that will be restated in the asker's language."""
-        if self._problem(sentence, source) is not None:
-            return False
-        return not language or language_ok(sentence, self.language)
+        return self.problem(sentence, source, language) is None
+
+    def problem(self, text: str, source: str, language: bool = True) -> tuple[str, str] | None:
+        """(kind, detail) of the first check `text` fails, language included; None if none."""
+        found = self._problem(text, source)
+        if found is None and language and not language_ok(text, self.language):
+            return "language", f"not in {self.language}"
+        return found
 
     def _problem(self, sentence: str, source: str) -> tuple[str, str] | None:
         missing = unsupported_figures(sentence, source)
@@ -404,7 +407,7 @@ class SentenceFeed:
         cut = part.truncated or len(part.text) >= CUT_SHARE * limit or index > 0
         if last and unfinished and cut:
             return self._drop("cut-off", sentence, "unfinished")
-        problem = self._problem(sentence)
+        problem = self.checker.problem(sentence, self.source)
         if problem:
             return self._drop(*problem, sentence)
         if not self.started and content_words(sentence, self.names) < NAMES_ONLY_WORDS:
@@ -422,7 +425,7 @@ class SentenceFeed:
         candidate = current[: ends[-1]].rstrip()
         if index == 0 and self.cut and candidate[:1].islower():
             return ""
-        if self._problem(candidate):
+        if self.checker.problem(candidate, self.source):
             return ""  # wait for the whole sentence: its final check decides
         if not self.started and content_words(candidate, self.names) < NAMES_ONLY_WORDS:
             return ""
@@ -430,12 +433,6 @@ class SentenceFeed:
         self.prefix = candidate
         self.started = True
         return delta
-
-    def _problem(self, text: str) -> tuple[str, str] | None:
-        problem = self.checker._problem(text, self.source)
-        if problem is None and not language_ok(text, self.checker.language):
-            return "language", f"not in {self.checker.language}"
-        return problem
 
     def _drop(self, kind: str, detail: str, sentence: str) -> str:
         self.checker.corrections.append(Correction(kind, self.case_id, sentence, detail))
