@@ -19,18 +19,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from difflib import SequenceMatcher
 
+# re-exported: the figure rules live in ingest.figures (the case validator uses them too)
+from ingest.figures import FIGURE as FIGURE
+from ingest.figures import figures as figures
+from ingest.figures import unsupported_figures as unsupported_figures
 from ingest.schema import CJK, has_chinese
 
 NAMES_ONLY_WORDS = 8  # a point with fewer content words than this is a list of names
 REPEAT_SIMILARITY = 0.8  # two points this similar say the same thing
 COPY_SHARE = 0.8  # a point whose text is this much the case summary is a copy
 
-# A figure: digits with optional thousands separators and decimals. Part of a word such as
-# "4G" or "Q3" still counts: if the case does not say it, the answer may not either.
-FIGURE = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\d.,])\d+(?:\.\d+)?")
 CITATION = re.compile(r"\[(\d+(?:\s*[,，]\s*\d+)*)\]")
 SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
 WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d+(?:[.,]\d+)*|[\u3400-\u9fff]")
@@ -45,44 +45,6 @@ class Company:
 
     def names(self) -> tuple[str, ...]:
         return (self.name, self.name_zh) if self.name_zh else (self.name,)
-
-
-def figures(text: str) -> list[str]:
-    """The figures in `text`, normalised ("1,204" -> "1204", "2.50" -> "2.5")."""
-    return [_normalise(match) for match in FIGURE.findall(text)]
-
-
-def unsupported_figures(text: str, source: str) -> list[str]:
-    """Figures in `text` that appear nowhere in `source` (the cited case's own text)."""
-    known = set(figures(source))
-    return [figure for figure in figures(text) if figure not in known]
-
-
-CHINESE_UNIT = re.compile(r"(\d+(?:[.,]\d+)*)\s*([万亿])")
-
-
-def converted_units(text: str, source: str) -> list[str]:
-    """Figures written with a Chinese unit (万, 亿) that the source does not write that way.
-
-    The cases are in English (million, billion, crore); a small model restating "US$515 million"
-    as "515亿美元" keeps the digits and changes the amount a hundred-fold, which the digit check
-    cannot see. The rule the model is given is to copy numbers and units, so any such unit is a
-    conversion."""
-    return [
-        f"{number}{unit}"
-        for number, unit in CHINESE_UNIT.findall(text)
-        if not re.search(re.escape(number) + r"\s*" + unit, source)
-    ]
-
-
-def _normalise(figure: str) -> str:
-    plain = figure.replace(",", "")
-    try:
-        value = Decimal(plain)
-    except InvalidOperation:
-        return plain
-    text = format(value.normalize(), "f")
-    return text
 
 
 def mentions(text: str, name: str) -> bool:
@@ -137,6 +99,12 @@ def similarity(a: str, b: str) -> float:
 
 def is_repeat(text: str, said: Sequence[str]) -> bool:
     return any(similarity(text, earlier) >= REPEAT_SIMILARITY for earlier in said)
+
+
+def starts_like(text: str, said: Sequence[str]) -> bool:
+    """`text`, the start of a sentence still being written, begins like something already
+    said: the sentence may turn out a repeat, so its start must not be shown yet."""
+    return any(similarity(text, earlier[: len(text)]) >= REPEAT_SIMILARITY for earlier in said)
 
 
 def copy_ratio(text: str, summary: str) -> float:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from app.checks import FIGURE, sentences
+from ingest.schema import ZH_SECTION, zh_points
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -32,10 +33,13 @@ CAVEAT = re.compile(
 )
 # Analysts often open a lesson with a label the closing line supplies itself.
 LABEL = re.compile(
-    r"^(?:what (?:transfers|carries over|does not(?: transfer| carry over)?|doesn't(?: transfer)?)"
-    r"|transferable|not transferable|the lesson)\s*(?:is)?\s*:\s*",
+    r"^(?:what (?:transfers|carries over|travels|is (?:harder|hard) to (?:copy|transfer)"
+    r"|does not(?: transfer| carry over| travel)?|doesn't(?: transfer| travel)?)"
+    r"(?: (?:badly|poorly|less well|well|less))?|transferable|not transferable|the lesson)"
+    r"\s*(?:is)?\s*:\s*",
     re.IGNORECASE,
 )
+NEGATIVE_LABEL = re.compile(r"\b(not|n't|badly|poorly|less|harder|hard)\b", re.IGNORECASE)
 MAX_CHARS = 280  # a longer sentence is too much to read as one result
 CACHE_LIMIT = 4096  # sentence vectors kept (the library has a few thousand sentences)
 
@@ -71,22 +75,46 @@ class SentencePicker:
         return [_dot(query, self._vectors[text]) for text in candidates]
 
 
-def result_candidates(record: CaseRecord) -> list[str]:
+def zh_sentences(record: CaseRecord, kind: str) -> list[str]:
+    """The case's Chinese key points of one kind ("did", "result", "borrow", "caveat")."""
+    return [text for found, text in zh_points(record.sections.get(ZH_SECTION, "")) if found == kind]
+
+
+def has_zh(record: CaseRecord) -> bool:
+    """Whether the case has Chinese key points to quote (analysts add them; new cases may not)."""
+    return bool(zh_sentences(record, "did") and zh_sentences(record, "result"))
+
+
+def result_candidates(record: CaseRecord, language: str = "en") -> list[str]:
     """The Results sentences worth quoting: with a figure and a year where any has both."""
-    parts = [s for s in sentences(_flatten(record.sections.get("Results", ""))) if len(s) >= 20]
+    if language != "en" and has_zh(record):
+        parts = zh_sentences(record, "result")
+    else:
+        parts = [s for s in sentences(_flatten(record.sections.get("Results", ""))) if len(s) >= 20]
     short = [s for s in parts if len(s) <= MAX_CHARS] or parts
     dated = [s for s in short if FIGURE.search(YEAR.sub(" ", s)) and YEAR.search(s)]
     return dated or [s for s in short if FIGURE.search(s)] or short
 
 
-def did_candidates(record: CaseRecord) -> list[str]:
+def did_candidates(record: CaseRecord, language: str = "en") -> list[str]:
     """The What they did sentences short enough to stand as a point's move."""
+    if language != "en" and has_zh(record):
+        return zh_sentences(record, "did")
     parts = sentences(_flatten(record.sections.get("What they did", "")))
     return [s for s in parts if 30 <= len(s) <= MAX_CHARS]
 
 
-def lesson_candidates(records: Sequence[CaseRecord]) -> tuple[list[str], list[str]]:
-    """The What transfers sentences of the given cases, split into (borrow, caveat)."""
+def lesson_candidates(
+    records: Sequence[CaseRecord], language: str = "en"
+) -> tuple[list[str], list[str]]:
+    """The What transfers sentences of the given cases, split into (borrow, caveat). Chinese
+    key points carry the split in their labels; English lessons are split by their label
+    ("What transfers badly:") or, without one, by a negation or limit in the sentence."""
+    if language != "en" and all(has_zh(r) for r in records):
+        return (
+            [s for r in records for s in zh_sentences(r, "borrow")],
+            [s for r in records for s in zh_sentences(r, "caveat")],
+        )
     borrow: list[str] = []
     caveat: list[str] = []
     for record in records:
@@ -94,8 +122,19 @@ def lesson_candidates(records: Sequence[CaseRecord]) -> tuple[list[str], list[st
             sentence = _unlabel(text)
             if len(sentence) < 20 or len(sentence) > MAX_CHARS:
                 continue
-            (caveat if CAVEAT.search(text) else borrow).append(sentence)  # label counts
+            side = _labelled_side(text)
+            if side is None:
+                side = "caveat" if CAVEAT.search(text) else "borrow"
+            (caveat if side == "caveat" else borrow).append(sentence)
     return borrow, caveat
+
+
+def _labelled_side(sentence: str) -> str | None:
+    """ "caveat" or "borrow" when the analyst's label says so, else None."""
+    match = LABEL.match(sentence)
+    if not match:
+        return None
+    return "caveat" if NEGATIVE_LABEL.search(match[0]) else "borrow"
 
 
 def _unlabel(sentence: str) -> str:

@@ -25,15 +25,21 @@ from app.checks import (
     Company,
     borrowed_words,
     content_words,
-    converted_units,
     echoed_question,
     foreign_companies,
     is_repeat,
     language_ok,
     sentences,
+    starts_like,
     unsupported_figures,
 )
-from app.extract import SentencePicker, did_candidates, lesson_candidates, result_candidates
+from app.extract import (
+    SentencePicker,
+    did_candidates,
+    has_zh,
+    lesson_candidates,
+    result_candidates,
+)
 from app.prompts import label, render
 from app.render import case_name
 from ingest.schema import has_chinese
@@ -48,11 +54,17 @@ if TYPE_CHECKING:
 DELIMITERS = re.compile(r"<<<|>>>")
 POINT_FIELDS = ("did", "result")
 TRANSFER_FIELDS = ("borrow", "caveat")
-FIELD_CHARS = {"did": 200, "result": 180, "borrow": 170, "caveat": 170}
+FIELD_CHARS = {"did": 170, "result": 180, "borrow": 170, "caveat": 170}
 ZH_SHARE = 0.45  # a Chinese character carries about two English letters' worth
 TERMINAL = ".!?。！？"
-CLAUSE_END = re.compile(r"[,;:](?=\s)|[，；：]")
+# Where a sentence still being written may be shown up to: English after each complete word
+# (the last one may still be growing), Chinese (no spaces) after each clause.
+CLAUSE_END = re.compile(r"[，；：]")
+WORD_END = re.compile(r"\S(?=\s)")
 BORROWED_WORDS = 2  # this many of the question's words absent from the case: a projection
+# The first clause of a point may show with this many content words (the whole sentence still
+# needs NAMES_ONLY_WORDS, or it ends in "…" and is recorded): first text ~1-2 s sooner.
+FIRST_CLAUSE_WORDS = 5
 CUT_SHARE = 0.9  # a field this close to its length limit without an ending was cut off
 QUESTION_TOKENS = 160  # a longer question is clipped in the prompt (retrieval sees all of it)
 EVIDENCE_TOKENS = 70  # per evidence excerpt inside a case's budget
@@ -180,9 +192,15 @@ class Checker:
         sentence that will be restated in the asker's language."""
         return self.problem(sentence, source, language) is None
 
-    def problem(self, text: str, source: str, language: bool = True) -> tuple[str, str] | None:
-        """(kind, detail) of the first check `text` fails, language included; None if none."""
+    def problem(
+        self, text: str, source: str, language: bool = True, start: bool = False
+    ) -> tuple[str, str] | None:
+        """(kind, detail) of the first check `text` fails, language included; None if none.
+        `start`: `text` is the start of a sentence still being written, which must not begin
+        like something already said either."""
         found = self._problem(text, source)
+        if found is None and start and starts_like(text, self.said):
+            return "repeat", "begins like what the answer already said"
         if found is None and language and not language_ok(text, self.language):
             return "language", f"not in {self.language}"
         return found
@@ -191,9 +209,6 @@ class Checker:
         missing = unsupported_figures(sentence, source)
         if missing:
             return "figure", "not in the case: " + ", ".join(missing)
-        converted = converted_units(sentence, source)
-        if converted:
-            return "figure", "unit converted from the case: " + ", ".join(converted)
         foreign = foreign_companies(sentence, self.known, self.allowed)
         if foreign:
             return "company", "not among the cases given: " + ", ".join(foreign)
@@ -222,16 +237,26 @@ def case_text(record: CaseRecord) -> str:
 
 
 def case_excerpt(
-    hit: CaseHit, encoding: tiktoken.Encoding, budget: int, result: str | None = None
+    hit: CaseHit,
+    encoding: tiktoken.Encoding,
+    budget: int,
+    result: str | None = None,
+    language: str = "en",
 ) -> str:
     """What the model reads about one case, within `budget` tokens: the evidence retrieval found
     for this question first, then what the company did; with `result`, that sentence last (for
     the model to restate in the asker's language).
 
     The summary is left out on purpose: given it, a small model copies it. So are the period and
-    the outcome: given a header of facts, a small model recites it as its answer.
+    the outcome: given a header of facts, a small model recites it as its answer. For a Chinese
+    answer over a case with Chinese key points, the model reads those moves (做法) instead: given
+    English, the small model writes code-mixed Chinese.
     """
     r = hit.record
+    if language != "en" and has_zh(r):
+        moves = " ".join(did_candidates(r, language))
+        line = f"Company: {case_name(r, language)} ({r.sector})"
+        return f"{line}\n做法: {_clip(_clean(moves), encoding, 2 * budget)}"
     lines = [f"Company: {r.company} ({r.sector})"]
     tail = f"Result: {_clean(result)}" if result else ""
     used = len(encoding.encode(lines[0])) + len(encoding.encode(tail))
@@ -347,23 +372,30 @@ def point_messages(
     return render(
         "point",
         question=clip_question(question, encoding),
-        case=case_excerpt(hit, encoding, budget, result if language != "en" else None),
+        case=case_excerpt(
+            hit, encoding, budget, result if restates(hit.record, language) else None, language
+        ),
         instruction=label(language, "point"),
     )
 
 
+def restates(record: CaseRecord, language: str) -> bool:
+    """Whether the model must restate the case's result in the asker's language: only for a
+    Chinese answer over a case without Chinese key points (otherwise the result is quoted)."""
+    return language != "en" and not has_zh(record)
+
+
 def point_fields(language: str, with_result: bool = True) -> tuple[str, ...]:
-    """English points: the model writes `did`, the result is quoted from the case. Other
-    languages: the model also restates the chosen result sentence in the asker's language,
-    unless there is none (or no time for it)."""
+    """The model writes `did`; the result is quoted from the case, unless it must be restated
+    (`with_result`: a Chinese answer over a case without Chinese key points)."""
     return ("did",) if language == "en" or not with_result else POINT_FIELDS
 
 
 class SentenceFeed:
-    """Turns a point's growing JSON fields into checked text, shown clause by clause.
+    """Turns a point's growing JSON fields into checked text, shown word by word.
 
-    A sentence still being written is shown up to its last complete clause (comma, semicolon,
-    colon) once that much of it passes every check; the rest follows when the sentence ends and
+    A sentence still being written is shown up to its last complete word (Chinese: clause)
+    once that much of it passes every check; the rest follows when the sentence ends and
     passes again as a whole. If the whole fails (a figure in its last clause that the case does
     not have, say), what was shown stays, ended with an ellipsis, and the sentence is recorded
     as a correction: nothing unchecked is ever shown. The first text of a point waits until it
@@ -378,6 +410,7 @@ class SentenceFeed:
         self.seen: dict[str, int] = {}  # field -> its sentences already finished
         self.prefix = ""  # the shown part of the sentence in progress
         self.started = False  # anything of this point shown yet
+        self.finished = 0  # sentences of this point shown whole
         self.cut = False  # the previous field ended cut off
 
     def feed(self, part: FieldText) -> str:
@@ -410,24 +443,26 @@ class SentenceFeed:
         problem = self.checker.problem(sentence, self.source)
         if problem:
             return self._drop(*problem, sentence)
-        if not self.started and content_words(sentence, self.names) < NAMES_ONLY_WORDS:
+        if not self.finished and content_words(sentence, self.names) < NAMES_ONLY_WORDS:
             return self._drop("names-only", sentence, "says nothing but names")
         checker.said.append(sentence)
+        self.finished += 1
         shown, self.prefix = self.prefix, ""
         rest = sentence[len(shown) :] if sentence.startswith(shown) else ""
         self.started = True
         return rest + ("" if has_chinese(sentence[-1]) else " ")
 
     def _grow(self, current: str, index: int) -> str:
-        ends = [m.end() for m in CLAUSE_END.finditer(current)]
+        breaks = CLAUSE_END if has_chinese(current) else WORD_END
+        ends = [m.end() for m in breaks.finditer(current)]
         if not ends or ends[-1] <= len(self.prefix):
             return ""
         candidate = current[: ends[-1]].rstrip()
         if index == 0 and self.cut and candidate[:1].islower():
             return ""
-        if self.checker.problem(candidate, self.source):
+        if self.checker.problem(candidate, self.source, start=True):
             return ""  # wait for the whole sentence: its final check decides
-        if not self.started and content_words(candidate, self.names) < NAMES_ONLY_WORDS:
+        if not self.started and content_words(candidate, self.names) < FIRST_CLAUSE_WORDS:
             return ""
         delta = candidate[len(self.prefix) :]
         self.prefix = candidate
@@ -456,13 +491,14 @@ def generate_point(
     """Stream one case's point as checked pieces of Markdown, then the Point itself.
 
     `result` is the case's Results sentence picked for this question: quoted after the model's
-    text in English, restated by the model in other languages."""
+    text, or restated by the model for a Chinese answer over a case without Chinese key points."""
     record = hit.record
     language = checker.language
     point = Point(n, record.case_id, record.company, heading(n, record, language))
     feed = SentenceFeed(checker, case_text(record), record)
+    restate = restates(record, language) and result is not None
     messages = point_messages(question, hit, encoding, budget, language, result)
-    fields = point_fields(language, result is not None)
+    fields = point_fields(language, restate)
     for part in stream_fields(chat_model, messages, fields, "point", deadline, language):
         text = feed.feed(part)
         if not text:
@@ -470,7 +506,7 @@ def generate_point(
         yield Shown(("" if point.fields else point.heading + " ") + text)
         point.fields[part.key] = point.fields.get(part.key, "") + text
     point.fields = {k: v.strip() for k, v in point.fields.items() if v.strip(" …")}
-    if point.fields and language == "en" and result:
+    if point.fields and result and not restate:
         quoted = checker.clean(result, feed.source, record.case_id)
         if quoted:
             point.fields["result"] = quoted
@@ -487,24 +523,32 @@ def quoted_point(
     and its Results sentence that best fit the question, each checked like model text. Used
     when the answer's time budget has no room for another generation."""
     record = hit.record
-    point = Point(n, record.case_id, record.company, heading(n, record, "en"), quoted=True)
+    language = checker.language
+    point = Point(n, record.case_id, record.company, heading(n, record, language), quoted=True)
     source = case_text(record)
-    for key, candidates in (("did", did_candidates(record)), ("result", result_candidates(record))):
+    pairs = (
+        ("did", did_candidates(record, language)),
+        ("result", result_candidates(record, language)),
+    )
+    for key, candidates in pairs:
         for sentence in picker.best(question, candidates):
             if checker.passes(sentence, source) and not point.fields.get("did") == sentence:
                 point.fields[key] = checker.clean(sentence, source, record.case_id)
                 break
     point.fields = {k: v for k, v in point.fields.items() if v}
     if "did" in point.fields:
-        yield Shown(f"{point.heading} {' '.join(point.fields.values())} [{n}]\n\n")
+        yield Shown(f"{point.heading} {_join(list(point.fields.values()))} [{n}]\n\n")
     else:
         point.fields = {}
     yield point
 
 
-def pick_result(record: CaseRecord, question: str, picker: SentencePicker) -> str | None:
-    """The case's Results sentence that best answers the question (figures and years first)."""
-    ranked = picker.best(question, result_candidates(record))
+def pick_result(
+    record: CaseRecord, question: str, picker: SentencePicker, language: str = "en"
+) -> str | None:
+    """The case's Results sentence that best answers the question (figures and years first),
+    from its Chinese key points for a Chinese answer where it has them."""
+    ranked = picker.best(question, result_candidates(record, language))
     return ranked[0] if ranked else None
 
 
@@ -520,9 +564,10 @@ def closing_line(
     cases = [records[p.case_id] for p in points]
     source = "\n".join(case_text(r) for r in cases)
     chosen = []
-    for candidates in lesson_candidates(cases):
+    quoted = quotes_lessons(cases, checker.language)
+    for candidates in lesson_candidates(cases, checker.language):
         for sentence in picker.best(question, candidates):
-            if checker.passes(sentence, source, language=checker.language == "en"):
+            if checker.passes(sentence, source, language=quoted):
                 chosen.append(sentence)
                 break
     return (chosen[0], chosen[1]) if len(chosen) == 2 else None
@@ -546,11 +591,11 @@ def generate_transfer(
         return
     labels = {"borrow": "borrow_label", "caveat": "caveat_label"}
     source = "\n".join(case_text(records[p.case_id]) for p in points)
-    if checker.language == "en":
+    if quotes_lessons([records[p.case_id] for p in points], checker.language):
         for key, text in zip(TRANSFER_FIELDS, picked, strict=True):
             kept = checker.clean(text, source, None)
             if kept:
-                yield Shown(f"**{label('en', labels[key])}** {kept} ")
+                yield Shown(f"**{label(checker.language, labels[key])}** {kept} ")
         return
     messages = render(
         "transfer",
@@ -568,6 +613,12 @@ def generate_transfer(
         )
         if text:
             yield Shown(f"**{label(checker.language, labels[part.key])}** {text} ")
+
+
+def quotes_lessons(cases: Sequence[CaseRecord], language: str) -> bool:
+    """Whether the closing line is quoted from the cases in the asker's language (English, or
+    Chinese key points in every case) rather than restated by the model."""
+    return language == "en" or all(has_zh(r) for r in cases)
 
 
 def language_of(text: str) -> str:

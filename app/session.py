@@ -9,17 +9,21 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from app.chain import AnswerEngine, Event, Turn
+from app.chain import AnswerEngine, Event, Turn, warm_prompt_cache
 from app.errors import ElsewhereError
 from app.retrieval import CaseScope, MarketChoice, Retriever
 from ingest.schema import Market
 
 if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
     from app.compare import Comparison
+    from app.llm import LocalLLMServer
     from app.settings import Settings
     from ingest.index import IngestReport
 
@@ -30,24 +34,20 @@ T = TypeVar("T")
 def answer_session(
     settings: Settings, retriever: Retriever | None = None
 ) -> Iterator[AnswerEngine]:
-    """An AnswerEngine for the configured provider; stops the local model on exit."""
-    from app.llm import LocalLLMServer, describe_provider, make_chat_model, resolve_model_file
+    """An AnswerEngine for the configured provider; stops the local model on exit.
+
+    The local model starts, and reads the fixed part of its prompt, in a background thread
+    while the retriever opens (its encoders take most of a cold start): a one-shot
+    `elsewhere ask` then pays for the slower of the two, not for both."""
+    from app.llm import describe_provider
     from ingest.tokens import encoding
 
-    retriever = retriever or Retriever.open(settings)
-    server = None
-    model = None
-    notice = None
-    try:
-        if settings.llm == "local":
-            server = LocalLLMServer(settings, resolve_model_file(settings))
-            server.start()
-        model = make_chat_model(settings, server)
-    except ElsewhereError as exc:
-        notice = f"The language model was unavailable ({exc}); showing the matched cases instead."
-        if server is not None:
-            server.stop()
-            server = None
+    with ThreadPoolExecutor(1, thread_name_prefix="elsewhere-model") as pool:
+        starting = pool.submit(_start_model, settings)
+        try:
+            retriever = retriever or Retriever.open(settings)
+        finally:
+            server, model, notice = starting.result()
     engine = AnswerEngine(
         retriever,
         model,
@@ -64,6 +64,41 @@ def answer_session(
     finally:
         if server is not None:
             server.stop()
+
+
+def _start_model(
+    settings: Settings,
+) -> tuple[LocalLLMServer | None, BaseChatModel | None, str | None]:
+    """(server, chat model, notice): the configured provider started and its prompt cache
+    warmed, or (None, None, why not)."""
+    from app.llm import LocalLLMServer, make_chat_model, resolve_model_file
+
+    server = None
+    try:
+        if settings.llm == "local":
+            server = LocalLLMServer(settings, resolve_model_file(settings))
+            server.start()
+        model = make_chat_model(settings, server)
+    except ElsewhereError as exc:
+        if server is not None:
+            server.stop()
+        notice = f"The language model was unavailable ({exc}); showing the matched cases instead."
+        return None, None, notice
+    if model is not None and server is not None:
+        _warm(server, model)
+    return server, model, None
+
+
+def _warm(server: LocalLLMServer, model: BaseChatModel) -> None:
+    """Fill the model's cache with the fixed part of the point prompt: restored from the last
+    run's saved cache in milliseconds, or computed (about 7 s on 2 cores) and saved."""
+    from app.prompts import render
+
+    messages = render("point", question="-", case="-", instruction="-")
+    name = server.prompt_name("point", "\n".join(str(m.content) for m in messages))
+    if not server.restore_prompt(name):
+        warm_prompt_cache(model)
+        server.save_prompt(name)
 
 
 @dataclass(frozen=True)

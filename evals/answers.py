@@ -33,6 +33,7 @@ from app.checks import (
     foreign_companies,
     language_ok,
     similarity,
+    unsupported_figures,
 )
 from app.points import case_text
 from evals.gold import GoldQuestion
@@ -121,12 +122,10 @@ def check_shown(
     found, unfaithful = 0, []
     for point in shown.points:
         source = "\n".join(case_text(records[c]) for c in point.cases)
-        known_figures = set(figures(source))
-        for figure in figures(CITATION.sub(" ", point.text)):
-            if figure in known_figures:
-                found += 1
-            else:
-                unfaithful.append(figure)
+        shown_text = CITATION.sub(" ", point.text)
+        missing = unsupported_figures(shown_text, source)
+        found += len(figures(shown_text)) - len(missing)
+        unfaithful += missing
     gold = {cid for cid, grade in question.relevant.items() if grade == 2}
     cited = {c for p in case_points for c in p.cases}
     return AnswerCheck(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ingest.mechanisms import load_mechanisms
 from ingest.parse import Case
-from ingest.schema import LEVER_SECTIONS, SECTIONS
+from ingest.schema import LEVER_SECTIONS, SECTIONS, ZH_SECTION
 
 if TYPE_CHECKING:
     import tiktoken
@@ -60,7 +60,9 @@ def chunk_case(case: Case, encoding: tiktoken.Encoding, budget: int) -> list[Chu
     base = case_metadata(case)
     name = case.meta.company + (f" ({case.meta.company_zh})" if case.meta.company_zh else "")
     pieces: list[tuple[str, str]] = [(OVERVIEW, _overview(case))]
-    for section in SECTIONS:
+    for section in (*SECTIONS, ZH_SECTION):
+        if not case.sections.get(section):
+            continue  # only the optional Chinese key points can be absent from a valid case
         room = budget - len(encoding.encode(f"{name} - {section}\n"))
         pieces += [(section, part) for part in split_tokens(case.sections[section], encoding, room)]
     chunks = []

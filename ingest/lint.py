@@ -120,16 +120,18 @@ _CURRENCY_WORD = (
 )
 FIGURE = re.compile(
     rf"""
-      {_CURRENCY}{_NUM}{_SCALE}?                          # US$3.4bn, RMB 100 million, ₹3,248cr
-    | (?<![\w.,]){_NUM}{_SCALE}?{_CURRENCY_WORD}          # 5 million yuan, 300 rupees
-    | (?<![\w.,]){_NUM}\s?(?:%|per\s?cent(?!\w)|percentage\ points?(?!\w))  # 15%, 15 per cent
-    | (?<![\w.,]){_NUM}{_SCALE}                           # 5 million, 10m, 2.5bn, 3亿
-    | (?<![\w.,])\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?(?![\d,])  # 1,000 and more, with separators
-    | (?<![\w.,])(?!(?:19|20)\d\d(?!\d))\d{{4,}}(?![\d,])  # 1000 and more, not a year
+      {_CURRENCY}{_NUM}{_SCALE}?  # US$3.4bn, RMB 100 million, ₹3,248cr
+    | (?<![A-Za-z0-9_.,]){_NUM}{_SCALE}?{_CURRENCY_WORD}  # 5 million yuan, 300 rupees
+    | (?<![A-Za-z0-9_.,]){_NUM}\s?(?:%|per\s?cent(?!\w)|percentage\ points?(?!\w))  # 15%
+    | (?<![A-Za-z0-9_.,]){_NUM}{_SCALE}  # 5 million, 10m, 2.5bn, 3亿
+    | (?<![A-Za-z0-9_.,])\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?(?![\d,])  # 1,000+ with commas
+    | (?<![A-Za-z0-9_.,])(?!(?:19|20)\d\d(?!\d))\d{{4,}}(?![\d,])  # 1000+, not a year
     """,
     re.VERBOSE,
 )
-YEAR = re.compile(r"(?<![\w.,$])(?:19|20)\d\d(?!\d)")
+# Lookbehinds name ASCII word characters: a year right after a Chinese character (在2020年) is
+# still a year (\w would include the character).
+YEAR = re.compile(r"(?<![A-Za-z0-9_.,$])(?:19|20)\d\d(?!\d)")
 FISCAL = re.compile(
     r"(?<!\w)(?:FY\s?'?\d{2,4}(?:/\d{2,4})?|[QH][1-4]\s?(?:FY\s?)?'?\d{2,4})(?!\w)", re.IGNORECASE
 )
@@ -144,7 +146,7 @@ _ABBREVIATIONS = re.compile(
 _NOT_FIGURE = re.compile(
     r"\((?!(?:19|20)\d\d\))\d{4,6}(?:\.[A-Z]{2})?\)"
     r"|(?:stock code|ticker|code)\s\d{3,6}|\d{6}\.[A-Z]{2}"
-    r"|(?<![\w.,])0\s?%"
+    r"|(?<![A-Za-z0-9_.,])0\s?%"
 )
 _BULLET = re.compile(r"^(\s*)(?:[-*+]|\d{1,2}[.)])\s+")
 _LINK_TARGET = re.compile(r"\]\([^)\s]*\)")

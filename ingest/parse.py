@@ -19,14 +19,21 @@ import yaml
 from pydantic import ValidationError
 
 from app.errors import CaseFileError, CaseProblem, LibraryError
+from ingest.figures import unsupported_figures
 from ingest.schema import (
     COMPANY_ZH_REQUIRED,
     MAX_CASE_BYTES,
     MAX_WORDS,
     MIN_WORDS,
     SECTIONS,
+    ZH_COUNTS,
+    ZH_ITEM,
+    ZH_ITEM_CHARS,
+    ZH_LABELS,
+    ZH_SECTION,
     CaseMeta,
     Market,
+    has_chinese,
 )
 
 # libyaml's C parser when the wheel has it (it does on these machines): ~10x faster, same rules.
@@ -412,9 +419,13 @@ def _parse_body(
     _check_headings(heading_lines, rel, problems, first_line)
     joined = {name: "\n".join(lines).strip() for name, lines in sections.items()}
     for name, line_no in heading_lines:
-        if name in SECTIONS and not joined.get(name):
+        if (name in SECTIONS or name == ZH_SECTION) and not joined.get(name):
             problems.append(CaseProblem(rel, f"section `## {name}` is empty", line_no))
-    words = len(body.split())
+    if joined.get(ZH_SECTION):
+        line_no = dict(heading_lines)[ZH_SECTION]
+        english = "\n".join(text for name, text in joined.items() if name != ZH_SECTION)
+        _check_zh(sections[ZH_SECTION], english, line_no + 1, rel, problems)
+    words = len(body.split()) - len(" ".join(sections.get(ZH_SECTION, [])).split())
     if not MIN_WORDS <= words <= MAX_WORDS:
         problems.append(
             CaseProblem(rel, f"body has {words} words; expected {MIN_WORDS} to {MAX_WORDS}")
@@ -427,10 +438,20 @@ def _check_headings(
 ) -> None:
     names = [name for name, _ in found]
     for name, line_no in found:
-        if name not in SECTIONS:
+        if name == ZH_SECTION and name != names[-1]:
+            problems.append(
+                CaseProblem(rel, f"`## {ZH_SECTION}` must be the last section", line_no)
+            )
+        elif name == ZH_SECTION and names.count(name) > 1:
+            problems.append(CaseProblem(rel, f"section `## {name}` appears twice", line_no))
+        elif name == ZH_SECTION:
+            continue
+        elif name not in SECTIONS:
             problems.append(
                 CaseProblem(
-                    rel, f"unknown section `## {name}`; expected one of {list(SECTIONS)}", line_no
+                    rel,
+                    f"unknown section `## {name}`; expected one of {[*SECTIONS, ZH_SECTION]}",
+                    line_no,
                 )
             )
         elif names.count(name) > 1:
@@ -447,6 +468,74 @@ def _check_headings(
         problems.append(
             CaseProblem(rel, f"sections out of order; expected {' / '.join(SECTIONS)}", first_line)
         )
+
+
+def _check_zh(
+    lines: list[str], english: str, first_line: int, rel: str, problems: list[CaseProblem]
+) -> None:
+    """The Chinese key points: labelled one-sentence items, in label order, within the counts,
+    every figure stated by the English body (by value: 13.4万 for "134,000")."""
+    order = list(ZH_LABELS)
+    counts = dict.fromkeys(order, 0)
+    last = 0
+    for offset, line in enumerate(lines):
+        text = line.strip()
+        if not text:
+            continue
+        line_no = first_line + offset
+        match = ZH_ITEM.match(text)
+        if not match or match[1] not in ZH_LABELS:
+            problems.append(
+                CaseProblem(
+                    rel,
+                    f"`## {ZH_SECTION}` item must be `- <{'|'.join(order)}>：<sentence>`",
+                    line_no,
+                )
+            )
+            continue
+        label, item = match[1], match[2].strip()
+        counts[label] += 1
+        if order.index(label) < last:
+            problems.append(
+                CaseProblem(
+                    rel, f"`{label}` item out of order; expected {' / '.join(order)}", line_no
+                )
+            )
+        last = max(last, order.index(label))
+        if not has_chinese(item) or item[-1:] not in "。！？":
+            problems.append(
+                CaseProblem(
+                    rel, f"`{label}` item must be one Chinese sentence ending with 。", line_no
+                )
+            )
+        if len(item) > ZH_ITEM_CHARS:
+            problems.append(
+                CaseProblem(
+                    rel,
+                    f"`{label}` item has {len(item)} characters; at most {ZH_ITEM_CHARS}",
+                    line_no,
+                )
+            )
+        missing = sorted(set(unsupported_figures(item, english)))
+        if missing:
+            problems.append(
+                CaseProblem(
+                    rel,
+                    f"`{label}` item states {', '.join(missing)}, which the English text of "
+                    "this case does not",
+                    line_no,
+                )
+            )
+    for label, (low, high) in ZH_COUNTS.items():
+        if not low <= counts[label] <= high:
+            problems.append(
+                CaseProblem(
+                    rel,
+                    f"`## {ZH_SECTION}` has {counts[label]} `{label}` item(s); "
+                    f"expected {low} to {high}",
+                    first_line - 1,
+                )
+            )
 
 
 def _check_placement(

@@ -73,7 +73,35 @@ SECTIONS: tuple[str, ...] = (
     "Results",
     "What transfers",
 )
-MIN_WORDS, MAX_WORDS = 500, 1200
+MIN_WORDS, MAX_WORDS = 500, 1200  # the English body; the Chinese key points are not counted
+
+# Optional last section: the case's key sentences rendered in Chinese by an analyst, one labelled
+# item per line ("- 做法：..."). Chinese answers quote them (app/points.py) instead of having a
+# small model translate on the fly; retrieval indexes them. Every figure in them must be in the
+# English body (checked by value at ingest: 13.4万 for "134,000").
+ZH_SECTION = "中文要点"
+ZH_LABELS: dict[str, str] = {"做法": "did", "结果": "result", "借鉴": "borrow", "局限": "caveat"}
+ZH_COUNTS: dict[str, tuple[int, int]] = {
+    "做法": (1, 3),
+    "结果": (1, 3),
+    "借鉴": (1, 2),
+    "局限": (1, 2),
+}
+ZH_ITEM_CHARS = 140
+ZH_ITEM = re.compile(r"^-\s*(\S+?)\s*[：:]\s*(.*)$")
+
+
+def zh_points(text: str) -> list[tuple[str, str]]:
+    """(kind, sentence) of each well-formed item of a Chinese key points section, in order;
+    kind is "did", "result", "borrow" or "caveat". Malformed lines are skipped (the validator
+    reports them)."""
+    out = []
+    for line in text.splitlines():
+        match = ZH_ITEM.match(line.strip())
+        if match and match[1] in ZH_LABELS and match[2].strip():
+            out.append((ZH_LABELS[match[1]], match[2].strip()))
+    return out
+
 
 ID_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 CJK = re.compile(r"[\u3400-\u9fff]")  # Chinese characters (CJK unified ideographs + ext. A)

@@ -10,7 +10,6 @@ import pytest
 from app.checks import (
     Company,
     content_words,
-    converted_units,
     copy_ratio,
     echoed_question,
     figures,
@@ -240,8 +239,18 @@ def test_results_with_a_figure_and_a_year_come_first():
     assert result_candidates(record) == ["Members reached 18 million in 2023."]
 
 
-def test_a_number_restated_in_chinese_units_is_caught():
-    source = "Revenue was US$515 million in 2023."
-    assert converted_units("2023年收入为515亿美元。", source) == ["515亿"]
-    assert converted_units("2023年收入为US$515 million。", source) == []
-    assert converted_units("用户达到3亿。", "用户达到3亿。") == []  # the case itself says so
+def test_a_number_restated_in_chinese_units_is_checked_by_value():
+    source = "Revenue was US$515 million in 2023; about 134,000 locations; ₹3,248 crore."
+    assert unsupported_figures("2023年收入为515亿美元。", source) == ["515亿"]  # 100x too much
+    assert unsupported_figures("2023年收入为5.15亿美元。", source) == []
+    assert unsupported_figures("2023年收入为US$515 million。", source) == []
+    assert unsupported_figures("约13.4万家门店，324.8亿卢比。", source) == []
+    assert unsupported_figures("约13万家门店。", source) == ["13万"]  # rounded: not stated
+    assert unsupported_figures("用户达到3亿。", "用户达到3亿。") == []  # the case itself says so
+
+
+def test_a_month_in_chinese_is_checked_against_the_month_named_in_the_case():
+    source = "It listed in July 2021 and cut prices on 6 February 2025."
+    assert unsupported_figures("2021年7月上市。", source) == []
+    assert unsupported_figures("2021年8月上市。", source) == ["8月"]
+    assert unsupported_figures("2025年2月6日降价。", source) == []

@@ -200,3 +200,8 @@ def test_library_warnings_reads_each_file(settings):
     assert [(w.kind, w.excerpt) for w in warnings] == [
         (WarningKind.UNDATED_FIGURE, "Churn fell 3%.")
     ]
+
+
+def test_a_year_right_after_a_chinese_character_dates_the_sentence():
+    assert undated_figures("OYO在2020年收入达到3亿元。") == []
+    assert undated_figures("收入达到3亿元。") == ["3亿元"]

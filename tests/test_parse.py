@@ -286,3 +286,69 @@ def test_case_mechanisms_are_kept(settings):
         "razor-and-blade",
         "subscription",
     ]
+
+
+ZH_OK = """
+## 中文要点
+- 做法：推出月度会员，满额订单免配送费。
+- 结果：2021年会员达到1800万，公司称复购提高。
+- 借鉴：会员制能把一次性优惠变成习惯。
+- 局限：依赖餐厅承担部分费用，别的市场未必愿意。
+"""
+
+
+def _with_zh(settings, section: str) -> Path:
+    path = write_case(
+        settings.cases_dir,
+        "dash-club",
+        "DashClub",
+        extra={"Results": "Members reached 18 million in 2021, the company said, in July."},
+    )
+    path.write_text(path.read_text(encoding="utf-8") + section, encoding="utf-8")
+    return path
+
+
+def test_chinese_key_points_parse_and_are_not_counted_as_english_words(settings):
+    plain = read_case(write_case(settings.cases_dir, "dash-club", "DashClub"), settings.cases_dir)
+    case = read_case(_with_zh(settings, ZH_OK), settings.cases_dir)
+    assert case.sections["中文要点"].startswith("- 做法：推出月度会员")
+    assert list(case.sections)[-1] == "中文要点"
+    assert abs(case.word_count - plain.word_count) <= 2  # only the Results edit differs
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("1800万", "18000万"), "states 18000万, which the English text of this case does not"),
+        (("1800万", "180万"), "states 180万"),
+        (("2021年", "2021年8月"), "states 8月"),  # the English says July
+        (("- 借鉴：", "- 启示："), "item must be `- <做法|结果|借鉴|局限>：<sentence>`"),
+        (("- 局限：依赖餐厅承担部分费用，别的市场未必愿意。\n", ""), "has 0 `局限` item(s)"),
+        (("习惯。", "habit"), "`借鉴` item must be one Chinese sentence ending with 。"),
+        (("推出月度会员", "推出月度会员" * 30), "characters; at most 140"),
+    ],
+)
+def test_chinese_key_points_are_checked_against_the_english(settings, change, expected):
+    path = _with_zh(settings, ZH_OK.replace(*change))
+    problems = _problems(path, settings.cases_dir)
+    assert any(expected in p for p in problems), problems
+
+
+def test_chinese_key_points_with_a_correct_month_and_order_pass_and_wrong_order_fails(settings):
+    month = ZH_OK.replace("2021年", "2021年7月")
+    assert read_case(_with_zh(settings, month), settings.cases_dir)
+    swapped = ZH_OK.replace("- 做法：推出月度会员，满额订单免配送费。\n", "") + (
+        "- 做法：推出月度会员，满额订单免配送费。\n"
+    )
+    assert any(
+        "out of order" in p for p in _problems(_with_zh(settings, swapped), settings.cases_dir)
+    )
+
+
+def test_chinese_key_points_must_be_the_last_section(settings):
+    path = write_case(settings.cases_dir, "dash-club", "DashClub")
+    text = path.read_text(encoding="utf-8").replace(
+        "## What transfers", ZH_OK + "\n## What transfers"
+    )
+    path.write_text(text, encoding="utf-8")
+    assert any("must be the last section" in p for p in _problems(path, settings.cases_dir))

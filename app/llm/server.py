@@ -159,6 +159,45 @@ class LocalLLMServer:
     def __repr__(self) -> str:
         return f"LocalLLMServer({self.model_name}, {self._address or 'stopped'})"
 
+    @property
+    def cache_dir(self) -> Path:
+        """Where llama.cpp saves prompt caches (slot states) between runs."""
+        return self.settings.data_dir / "llm-cache"
+
+    def restore_prompt(self, name: str) -> bool:
+        """Load a saved prompt cache into the slot; False if there is none (or it does not
+        fit this model and llama.cpp), and nothing changes."""
+        if not (self.cache_dir / name).is_file():
+            return False
+        reply = _loopback_get(self._slot_url("restore"), self.api_key, body={"filename": name})
+        restored = isinstance(reply, dict) and bool(reply.get("n_restored"))
+        log.info("prompt cache %s %s", name, "restored" if restored else "not usable")
+        return restored
+
+    def save_prompt(self, name: str) -> bool:
+        """Save the slot's prompt cache as `name` (a few MB), replacing older saves of the same
+        kind (`name`'s prefix up to the first '-'); False if it could not be saved."""
+        kind = name.split("-", 1)[0] + "-"
+        for old in self.cache_dir.glob(kind + "*.bin"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+        reply = _loopback_get(self._slot_url("save"), self.api_key, body={"filename": name})
+        return isinstance(reply, dict) and bool(reply.get("n_saved"))
+
+    def prompt_name(self, kind: str, text: str) -> str:
+        """A cache file name for a prompt: tied to the model file, llama.cpp's version and the
+        prompt text, so a cache is never restored into anything it was not made for."""
+        import hashlib
+        from importlib.metadata import version
+
+        model = self.model_file or Path("-")
+        size = model.stat().st_size if model.is_file() else 0
+        key = f"{model.name}|{size}|{version('xllamacpp')}|{text}"
+        return f"{kind}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.bin"
+
+    def _slot_url(self, action: str) -> str:
+        return f"{self.address}/slots/0?action={action}"
+
     def _params(self, xllamacpp: Any) -> Any:
         params = xllamacpp.CommonParams()
         params.model.path = str(self.model_file)
@@ -176,6 +215,11 @@ class LocalLLMServer:
         params.offline = True  # never try to download anything
         params.ui = False
         params.api_keys = [self.api_key]
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            params.slot_save_path = str(self.cache_dir) + os.sep  # llama.cpp joins without one
+        except OSError:
+            log.info("no prompt cache between runs: cannot create %s", self.cache_dir)
         if self.settings.llm_speculative == "ngram":
             ngram = xllamacpp.common_speculative_type.COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE
             params.speculative.types = [ngram]
@@ -228,14 +272,18 @@ def _openmp_loaded() -> bool:
         return False
 
 
-def _loopback_get(url: str, key: str, timeout: float = 5.0) -> Any:
-    """GET JSON from our own loopback server, ignoring any HTTP(S)_PROXY; None if it is not
-    answering (or answers with something that is not JSON)."""
+def _loopback_get(url: str, key: str, timeout: float = 5.0, body: Any = None) -> Any:
+    """GET (or, with `body`, POST) JSON from our own loopback server, ignoring any
+    HTTP(S)_PROXY; None if it is not answering (or answers with something that is not JSON)."""
     import httpx
 
     try:
         with httpx.Client(trust_env=False, timeout=timeout) as client:
-            response = client.get(url, headers={"Authorization": f"Bearer {key}"})
+            headers = {"Authorization": f"Bearer {key}"}
+            if body is None:
+                response = client.get(url, headers=headers)
+            else:
+                response = client.post(url, headers=headers, json=body)
         response.raise_for_status()
         return response.json()
     except (httpx.HTTPError, ValueError):
