@@ -301,6 +301,7 @@ class AnswerEngine:
                         self.case_tokens,
                         deadline,
                         picked,
+                        self.picker,
                     )
                 for item in items:
                     if isinstance(item, Shown):

@@ -42,6 +42,7 @@ LABEL = re.compile(
 NEGATIVE_LABEL = re.compile(r"\b(not|n't|badly|poorly|less|harder|hard)\b", re.IGNORECASE)
 MAX_CHARS = 280  # a longer sentence is too much to read as one result
 CACHE_LIMIT = 4096  # sentence vectors kept (the library has a few thousand sentences)
+QUERY_LIMIT = 32  # query vectors kept (a question, and the question with each point's move)
 
 
 class SentencePicker:
@@ -50,7 +51,7 @@ class SentencePicker:
     def __init__(self, embeddings: Embeddings | None = None):
         self.embeddings = embeddings
         self._vectors: dict[str, list[float]] = {}
-        self._query: tuple[str, list[float]] | None = None  # one answer asks several times
+        self._queries: dict[str, list[float]] = {}  # one answer asks with a few queries
 
     def best(self, question: str, candidates: Sequence[str]) -> list[str]:
         """`candidates`, best first (a stable order for ties)."""
@@ -63,9 +64,11 @@ class SentencePicker:
     def _scores(self, question: str, candidates: Sequence[str]) -> list[float]:
         if self.embeddings is None:
             return [_overlap(question, text) for text in candidates]
-        if self._query is None or self._query[0] != question:
-            self._query = (question, _unit(self.embeddings.embed_query(question)))
-        query = self._query[1]
+        if question not in self._queries:
+            if len(self._queries) >= QUERY_LIMIT:
+                self._queries.clear()
+            self._queries[question] = _unit(self.embeddings.embed_query(question))
+        query = self._queries[question]
         missing = [text for text in dict.fromkeys(candidates) if text not in self._vectors]
         if missing:
             if len(self._vectors) + len(missing) > CACHE_LIMIT:

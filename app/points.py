@@ -487,8 +487,13 @@ def generate_point(
     budget: int,
     deadline: float,
     result: str | None = None,
+    picker: SentencePicker | None = None,
 ) -> Iterator[Shown | Point]:
     """Stream one case's point as checked pieces of Markdown, then the Point itself.
+
+    With `picker`, a quoted result is picked again once the model's sentence is known, for the
+    question and that sentence together: the result of the move the point describes, not
+    whichever Results sentence is nearest the question alone.
 
     `result` is the case's Results sentence picked for this question: quoted after the model's
     text, or restated by the model for a Chinese answer over a case without Chinese key points."""
@@ -507,6 +512,9 @@ def generate_point(
         point.fields[part.key] = point.fields.get(part.key, "") + text
     point.fields = {k: v.strip() for k, v in point.fields.items() if v.strip(" …")}
     if point.fields and result and not restate:
+        if picker is not None and point.fields.get("did"):
+            query = f"{question} {point.fields['did']}"
+            result = pick_result(record, query, picker, language) or result
         quoted = checker.clean(result, feed.source, record.case_id)
         if quoted:
             point.fields["result"] = quoted
@@ -531,7 +539,8 @@ def quoted_point(
         ("result", result_candidates(record, language)),
     )
     for key, candidates in pairs:
-        for sentence in picker.best(question, candidates):
+        query = f"{question} {point.fields['did']}" if "did" in point.fields else question
+        for sentence in picker.best(query, candidates):
             if checker.passes(sentence, source) and not point.fields.get("did") == sentence:
                 point.fields[key] = checker.clean(sentence, source, record.case_id)
                 break

@@ -50,7 +50,7 @@ Status = Callable[[str], None]
 SUBSET = 40  # the fixed answer-eval subset: all no-match questions, >= 10 Chinese, the rest English
 SUBSET_ZH = 12
 BASELINE_CHUNKS = 4
-BASELINE_MAX_TOKENS = 320
+BASELINE_MAX_TOKENS = 160  # as much as one of our generations (llm_max_answer_tokens)
 SYSTEMS = ("elsewhere", "baseline")
 DONT_KNOW = re.compile(
     r"(don't|do not|doesn't|does not) (know|mention|contain|provide|include)|no (information|"
