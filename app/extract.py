@@ -40,7 +40,9 @@ LABEL = re.compile(
     re.IGNORECASE,
 )
 NEGATIVE_LABEL = re.compile(r"\b(not|n't|badly|poorly|less|harder|hard)\b", re.IGNORECASE)
-MAX_CHARS = 280  # a longer sentence is too much to read as one result
+MAX_CHARS = 280  # a longer sentence is too much to read as one move or lesson
+MAX_RESULT_CHARS = 360  # results run longer (figures and their years)
+DATED_BONUS = 0.06  # about a third of the spread of cosines between a case's Results sentences
 CACHE_LIMIT = 4096  # sentence vectors kept (the library has a few thousand sentences)
 QUERY_LIMIT = 32  # query vectors kept (a question, and the question with each point's move)
 
@@ -53,11 +55,15 @@ class SentencePicker:
         self._vectors: dict[str, list[float]] = {}
         self._queries: dict[str, list[float]] = {}  # one answer asks with a few queries
 
-    def best(self, question: str, candidates: Sequence[str]) -> list[str]:
-        """`candidates`, best first (a stable order for ties)."""
+    def best(
+        self, question: str, candidates: Sequence[str], bonus: Sequence[float] = ()
+    ) -> list[str]:
+        """`candidates`, best first (a stable order for ties); `bonus[i]` is added to the
+        score of `candidates[i]`."""
         if len(candidates) <= 1:
             return list(candidates)
         scores = self._scores(question, candidates)
+        scores = [score + (bonus[i] if i < len(bonus) else 0.0) for i, score in enumerate(scores)]
         order = sorted(range(len(candidates)), key=lambda i: -scores[i])
         return [candidates[i] for i in order]
 
@@ -89,14 +95,26 @@ def has_zh(record: CaseRecord) -> bool:
 
 
 def result_candidates(record: CaseRecord, language: str = "en") -> list[str]:
-    """The Results sentences worth quoting: with a figure and a year where any has both."""
+    """The Results sentences that could stand as a point's result (Chinese key points for a
+    Chinese answer where the case has them)."""
     if language != "en" and has_zh(record):
-        parts = zh_sentences(record, "result")
-    else:
-        parts = [s for s in sentences(_flatten(record.sections.get("Results", ""))) if len(s) >= 20]
-    short = [s for s in parts if len(s) <= MAX_CHARS] or parts
-    dated = [s for s in short if FIGURE.search(YEAR.sub(" ", s)) and YEAR.search(s)]
-    return dated or [s for s in short if FIGURE.search(s)] or short
+        return zh_sentences(record, "result")
+    parts = [s for s in sentences(_flatten(record.sections.get("Results", ""))) if len(s) >= 20]
+    return [s for s in parts if len(s) <= MAX_RESULT_CHARS] or parts
+
+
+def dated_figure_bonus(candidates: Sequence[str]) -> list[float]:
+    """A ranking bonus for results that carry a figure and its year (what a PM wants from a
+    result), a smaller one for a figure alone: a preference, not a filter, so a dated but
+    unrelated sentence ("The founder died in May 2021.") does not beat the result of the move."""
+    return [
+        DATED_BONUS
+        if FIGURE.search(YEAR.sub(" ", s)) and YEAR.search(s)
+        else DATED_BONUS / 2
+        if FIGURE.search(s)
+        else 0.0
+        for s in candidates
+    ]
 
 
 def did_candidates(record: CaseRecord, language: str = "en") -> list[str]:

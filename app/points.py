@@ -35,6 +35,7 @@ from app.checks import (
 )
 from app.extract import (
     SentencePicker,
+    dated_figure_bonus,
     did_candidates,
     has_zh,
     lesson_candidates,
@@ -534,16 +535,17 @@ def quoted_point(
     language = checker.language
     point = Point(n, record.case_id, record.company, heading(n, record, language), quoted=True)
     source = case_text(record)
-    pairs = (
-        ("did", did_candidates(record, language)),
-        ("result", result_candidates(record, language)),
-    )
-    for key, candidates in pairs:
-        query = f"{question} {point.fields['did']}" if "did" in point.fields else question
-        for sentence in picker.best(query, candidates):
+    for key in ("did", "result"):
+        if key == "did":
+            ranked = picker.best(question, did_candidates(record, language))
+        else:
+            ranked = ranked_results(record, f"{question} {point.fields['did']}", picker, language)
+        for sentence in ranked:
             if checker.passes(sentence, source) and not point.fields.get("did") == sentence:
                 point.fields[key] = checker.clean(sentence, source, record.case_id)
                 break
+        if not point.fields.get("did"):
+            break
     point.fields = {k: v for k, v in point.fields.items() if v}
     if "did" in point.fields:
         yield Shown(f"{point.heading} {_join(list(point.fields.values()))} [{n}]\n\n")
@@ -555,10 +557,17 @@ def quoted_point(
 def pick_result(
     record: CaseRecord, question: str, picker: SentencePicker, language: str = "en"
 ) -> str | None:
-    """The case's Results sentence that best answers the question (figures and years first),
-    from its Chinese key points for a Chinese answer where it has them."""
-    ranked = picker.best(question, result_candidates(record, language))
+    """The case's Results sentence that best answers the question (figures and years
+    preferred), from its Chinese key points for a Chinese answer where it has them."""
+    ranked = ranked_results(record, question, picker, language)
     return ranked[0] if ranked else None
+
+
+def ranked_results(
+    record: CaseRecord, query: str, picker: SentencePicker, language: str = "en"
+) -> list[str]:
+    candidates = result_candidates(record, language)
+    return picker.best(query, candidates, dated_figure_bonus(candidates))
 
 
 def closing_line(

@@ -19,7 +19,12 @@ from app.checks import (
     sentences,
     unsupported_figures,
 )
-from app.extract import SentencePicker, lesson_candidates, result_candidates
+from app.extract import (
+    SentencePicker,
+    dated_figure_bonus,
+    lesson_candidates,
+    result_candidates,
+)
 from evals.answers import CitedPoint, Shown, check_shown, split_points
 from evals.gold import GoldQuestion
 from ingest.state import CaseRecord
@@ -229,14 +234,20 @@ def test_lessons_split_into_borrow_and_caveat_without_their_labels():
     assert lesson_candidates([record])[0][-1] == "Wallets spread fastest where cash still rules."
 
 
-def test_results_with_a_figure_and_a_year_come_first():
+def test_results_with_a_figure_and_a_year_are_preferred_but_not_forced():
     record = SimpleNamespace(
         sections={
             "Results": "Growth was strong across the board. Members reached 18 million in 2023. "
             "It had 5 million members at some point."
         }
     )
-    assert result_candidates(record) == ["Members reached 18 million in 2023."]
+    candidates = result_candidates(record)
+    assert len(candidates) == 3
+    bonus = dated_figure_bonus(candidates)
+    assert bonus[1] > bonus[2] > bonus[0] == 0.0  # figure and year > figure > neither
+    picker = SentencePicker()  # word overlap without an encoder
+    assert picker.best("how many members", candidates, bonus)[0] == candidates[1]
+    assert picker.best("was growth strong across the board", candidates, bonus)[0] == candidates[0]
 
 
 def test_a_number_restated_in_chinese_units_is_checked_by_value():
