@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -583,7 +584,7 @@ def eval_beir(
     result = run_beir(settings, folder, split, tune_split, limit, status)
     paths = write_beir_outputs(result, out)
     if as_json:
-        _echo_json({**result.as_json(), "outputs": {k: str(v) for k, v in paths.items()}})
+        _echo_json({**asdict(result), "outputs": {k: str(v) for k, v in paths.items()}})
     else:
         click.echo(result.markdown())
         click.echo(f"outputs: {', '.join(str(p) for p in paths.values())}", err=True)

@@ -13,7 +13,7 @@ import csv
 import hashlib
 import itertools
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,16 +51,6 @@ class BeirResult:
     tuned: dict[str, Any] = field(default_factory=dict)
     queries: int = 0
     documents: int = 0
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "dataset": self.dataset,
-            "split": self.split,
-            "configs": self.configs,
-            "tuned": self.tuned,
-            "queries": self.queries,
-            "documents": self.documents,
-        }
 
     def markdown(self) -> str:
         lines = [
@@ -220,11 +210,10 @@ def _beir_retriever(
     settings: Settings, folder: Path, corpus: list[dict], status: Status
 ) -> Retriever:
     """One chunk per document: BM25 in memory, vectors in a cached Chroma collection."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
     from langchain_chroma import Chroma
 
     from ingest.embed import make_embeddings
+    from ingest.store import local_client
 
     texts = [_doc_text(doc) for doc in corpus]
     ids = [f"{doc['_id']}::0" for doc in corpus]
@@ -245,7 +234,7 @@ def _beir_retriever(
     for name in settings.dense_embedders:
         embeddings = make_embeddings(name)
         path = settings.data_dir / "beir" / f"{folder.name}-{name}-{digest}"
-        client = chromadb.PersistentClient(str(path), ChromaSettings(anonymized_telemetry=False))
+        client = local_client(path)
         store = Chroma(
             "beir_docs",
             embedding_function=embeddings,
@@ -298,6 +287,6 @@ def write_beir_outputs(result: BeirResult, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"beir-{result.dataset}-{result.split}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     paths = {"json": out_dir / f"{stem}.json", "markdown": out_dir / f"{stem}.md"}
-    paths["json"].write_text(json.dumps(result.as_json(), indent=1), "utf-8")
+    paths["json"].write_text(json.dumps(asdict(result), indent=1), "utf-8")
     paths["markdown"].write_text(result.markdown(), "utf-8")
     return paths

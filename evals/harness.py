@@ -164,16 +164,16 @@ def naive_store(
     """What a user would build from the LangChain tutorial, over the same case files:
     RecursiveCharacterTextSplitter(1000, 200) chunks in a Chroma collection (built once per
     library version under the data dir). The retrieval and the answer baselines both use it."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
     from langchain_chroma import Chroma
     from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from ingest.store import local_client
 
     files = sorted(settings.cases_dir.rglob("*.md"))
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:16]
     folder = settings.data_dir / "eval-naive" / digest
     fresh = not folder.exists()
-    client = chromadb.PersistentClient(str(folder), ChromaSettings(anonymized_telemetry=False))
+    client = local_client(folder)
     store = Chroma("naive_baseline", embedding_function=embeddings, client=client)
     if fresh:
         status("building the naive LangChain baseline index")

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -85,6 +86,18 @@ def store_errors(settings: Settings, doing: str) -> Iterator[None]:
         ) from None
 
 
+def local_client(path: Path) -> ClientAPI:
+    """An embedded Chroma client storing under `path` (telemetry off): the product's default
+    store and the evals' scratch indexes alike."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(
+        path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
+    )
+
+
 def open_client(settings: Settings) -> ClientAPI:
     """A Chroma client; for a server, one that has answered its heartbeat."""
     import chromadb
@@ -92,8 +105,7 @@ def open_client(settings: Settings) -> ClientAPI:
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if not settings.chroma_url:
-        settings.chroma_dir.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
+        return local_client(settings.chroma_dir)
     url = urlparse(settings.chroma_url)
     try:
         client = chromadb.HttpClient(

@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 
 from app.errors import LibraryError
-from ingest.schema import LEVER_SECTIONS, SECTIONS, Market
+from ingest.schema import ID_PATTERN, LEVER_SECTIONS, SECTIONS, Market
 
 _GUIDANCE = {
     "Context": "The company, market and moment (year, scale, competitors) in 2-4 sentences.",
@@ -77,7 +77,7 @@ def write_new_case(
 ) -> Path:
     """Write the template to cases/<market>/<id>.md; never overwrite an existing file."""
     case_id = case_id or slugify(company)
-    if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", case_id or ""):
+    if not re.fullmatch(ID_PATTERN, case_id or ""):
         raise LibraryError(
             f"cannot make an id from {company!r}; pass one with --id, e.g. --id meituan-membership"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import pytest
 
@@ -160,7 +161,7 @@ def test_beir_runner_on_a_scifact_slice(settings, tmp_path, monkeypatch):
     (folder / "queries.jsonl").write_text("\n".join(queries), "utf-8")
     (folder / "qrels" / "test.tsv").write_text("\n".join(qrels_lines[:31]), "utf-8")
     result = run_beir(settings, folder, "test", "train", None, lambda _: None)
-    payload = result.as_json()
+    payload = asdict(result)
     assert payload["dataset"] == "slice" and payload["split"] == "test"
     assert set(payload["configs"]) == {"bm25", "dense", "hybrid"}
     for scores in payload["configs"].values():
