@@ -341,6 +341,14 @@ def summarize(checks: list[AnswerCheck], questions: Sequence[GoldQuestion]) -> d
         "brief_ms": _quantiles([c.brief_ms for c in checks]),
         "first_text_ms": _quantiles([c.first_ms for c in answered]),
         "total_ms": _quantiles([c.total_ms for c in answered]),
+        **{
+            f"{key}_{lang}": _quantiles(
+                [getattr(c, attr) for c in answered if (c.lang == "zh") == (lang == "zh")]
+            )
+            for key, attr in (("first_text_ms", "first_ms"), ("total_ms", "total_ms"))
+            for lang in ("en", "zh")
+        },
+        "answering_seconds": round(sum(c.total_ms or 0 for c in checks) / 1000),
         "prompt_tokens_median": statistics.median(c.prompt_tokens for c in checks),
         "degraded": sum(c.notice is not None for c in checks),
         "per_answer": [asdict(c) for c in checks],
@@ -379,13 +387,18 @@ MEASURES = (
     ("repeated_points", "repeated points (goal 0)"),
     ("language_match", "answer in the question's language (goal 1.0)"),
     ("verbatim_copy_share", "points that copy the case summary"),
-    ("quoted_point_share", "points quoted from the case (no time left for the model)"),
+    ("quoted_point_share", "points quoted from the case (Chinese: all; English: past the budget)"),
     ("gold_recall", "gold companies among the cited cases"),
     ("no_match_recall", "no-match questions answered 'no direct answer'"),
     ("no_match_precision", "'no direct answer' that were right"),
     ("brief_ms", "time to the brief, ms (median / p90)"),
     ("first_text_ms", "time to the first answer text, ms"),
     ("total_ms", "time to the complete answer, ms"),
+    ("first_text_ms_en", "  English questions: first text, ms"),
+    ("total_ms_en", "  English questions: complete answer, ms"),
+    ("first_text_ms_zh", "  Chinese questions: first text, ms"),
+    ("total_ms_zh", "  Chinese questions: complete answer, ms"),
+    ("answering_seconds", "time spent answering all questions, s"),
     ("prompt_tokens_median", "prompt tokens (median; ours: sum over its generations)"),
     ("degraded", "answers that fell back to the brief"),
 )
