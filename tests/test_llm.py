@@ -371,3 +371,22 @@ def test_stop_waits_out_a_non_streaming_request_instead_of_hanging(smol_settings
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.stdout.strip() == "refused, then stopped", done.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_a_saved_prompt_cache_is_restored_by_the_next_server(smol_settings):
+    system = "You compare business models. " + " ".join(
+        f"Note {i}: a company tried a subscription model." for i in range(30)
+    )
+    with llm.LocalLLMServer(smol_settings) as server:
+        name = server.prompt_name("point", system)
+        assert not server.restore_prompt(name)  # nothing saved yet
+        first = _chat(server.base_url, system, "One?", server.api_key)
+        assert server.save_prompt(name)
+    assert (smol_settings.data_dir / "llm-cache" / name).is_file()
+    with llm.LocalLLMServer(smol_settings) as server:
+        assert server.restore_prompt(name)
+        second = _chat(server.base_url, system, "Two?", server.api_key)
+        assert not server.restore_prompt(server.prompt_name("point", system + " changed"))
+    assert first["timings"]["cache_n"] == 0
+    assert second["timings"]["cache_n"] > first["timings"]["prompt_n"] * 0.8  # from the file
