@@ -10,12 +10,12 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
 import click
 
 from app.errors import ElsewhereError
-from app.settings import Settings, load_settings
+from app.settings import EmbedderName, MarketName, ProviderName, Settings, load_settings
 
 if TYPE_CHECKING:
     from ingest.lint import CaseWarning
@@ -25,17 +25,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 MARKET_OPTION = click.option(
     "--market",
-    type=click.Choice(["china", "overseas", "any"]),
+    type=click.Choice([*get_args(MarketName), "any"]),
     help="Override the market found in the question.",
 )
 ASKER_OPTION = click.option(
     "--asker",
-    type=click.Choice(["china", "overseas"]),
+    type=click.Choice(get_args(MarketName)),
     help="The asker's own market, so 'elsewhere' means the other [ELSEWHERE_ASKER_MARKET].",
 )
 LLM_OPTION = click.option(
     "--llm",
-    type=click.Choice(["local", "openai", "none"]),
+    type=click.Choice(get_args(ProviderName)),
     help="Language model provider: local, openai or none [ELSEWHERE_LLM].",
 )
 
@@ -174,7 +174,7 @@ def _expand(path: Path) -> list[Path]:
 
 @cases.command("new")
 @click.argument("company")
-@click.option("--market", type=click.Choice(["china", "overseas"]), required=True)
+@click.option("--market", type=click.Choice(get_args(MarketName)), required=True)
 @click.option("--id", "case_id", help="Case id (default: the company name as a slug).")
 @click.pass_context
 @_edge
@@ -192,7 +192,7 @@ def cases_new(ctx: click.Context, company: str, market: str, case_id: str | None
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
     "--embedder",
-    type=click.Choice(["minilm", "use", "hash"]),
+    type=click.Choice(get_args(EmbedderName)),
     help="Embedding model [ELSEWHERE_EMBEDDER].",
 )
 @click.option("--chroma-url", help="Chroma server URL [ELSEWHERE_CHROMA_URL].")
@@ -264,7 +264,7 @@ class _Progress:
     '(a bad line gets {"id", "error"} and the batch goes on; exit 1 if any line failed).',
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the documented shape).")
-@click.option("--embedder", type=click.Choice(["minilm", "use", "hash"]))
+@click.option("--embedder", type=click.Choice(get_args(EmbedderName)))
 @click.pass_context
 @_edge
 def search(
