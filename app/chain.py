@@ -283,12 +283,12 @@ class AnswerEngine:
                 if _quoted(hit.record, answer.language, over):
                     items = quoted_point(n, hit, question, checker, self.picker)
                 else:
-                    # past the budget, a Chinese point over a case without Chinese key points
-                    # is only the model's `did` sentence
+                    # a Chinese point over a case without Chinese key points: the model
+                    # restates the result picked here, or, past the budget, has none
                     picked = (
-                        None
-                        if over
-                        else pick_result(hit.record, question, self.picker, answer.language)
+                        pick_result(hit.record, question, self.picker, answer.language)
+                        if restates(hit.record, answer.language) and not over
+                        else None
                     )
                     answer.prompt_tokens += self._tokens(question, hit, answer.language, picked)
                     items = generate_point(
@@ -300,8 +300,8 @@ class AnswerEngine:
                         self.encoding,
                         self.case_tokens,
                         deadline,
-                        picked,
                         self.picker,
+                        picked,
                     )
                 for item in items:
                     if isinstance(item, Shown):
@@ -372,10 +372,15 @@ def _quoted(record: CaseRecord, language: str, over_budget: bool) -> bool:
     return over_budget or language != "en"
 
 
+def warm_messages() -> list[Any]:
+    """A point prompt with empty slots: its fixed system part is what warming caches."""
+    return render("point", question="-", case="-", instruction="-")
+
+
 def warm_prompt_cache(chat_model: BaseChatModel) -> None:
     """Put the point prompt's fixed system part into llama.cpp's prompt cache (about 300
     tokens, several seconds on 2 cores) so the first question does not pay for it."""
-    messages = render("point", question="-", case="-", instruction="-")
+    messages = warm_messages()
     try:
         for _ in chat_model.bind(max_tokens=1).stream(messages):
             pass

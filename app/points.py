@@ -386,10 +386,10 @@ def restates(record: CaseRecord, language: str) -> bool:
     return language != "en" and not has_zh(record)
 
 
-def point_fields(language: str, with_result: bool = True) -> tuple[str, ...]:
-    """The model writes `did`; the result is quoted from the case, unless it must be restated
-    (`with_result`: a Chinese answer over a case without Chinese key points)."""
-    return ("did",) if language == "en" or not with_result else POINT_FIELDS
+def point_fields(restate: bool) -> tuple[str, ...]:
+    """The model writes `did`; the result is quoted from the case, unless the model must
+    restate it (`restate`: a Chinese answer over a case without Chinese key points)."""
+    return POINT_FIELDS if restate else ("did",)
 
 
 class SentenceFeed:
@@ -487,24 +487,23 @@ def generate_point(
     encoding: tiktoken.Encoding,
     budget: int,
     deadline: float,
+    picker: SentencePicker,
     result: str | None = None,
-    picker: SentencePicker | None = None,
 ) -> Iterator[Shown | Point]:
     """Stream one case's point as checked pieces of Markdown, then the Point itself.
 
-    With `picker`, a quoted result is picked again once the model's sentence is known, for the
-    question and that sentence together: the result of the move the point describes, not
-    whichever Results sentence is nearest the question alone.
-
-    `result` is the case's Results sentence picked for this question: quoted after the model's
-    text, or restated by the model for a Chinese answer over a case without Chinese key points."""
+    The result is quoted after the model's sentence, picked once that sentence is known, for
+    the question and the sentence together: the result of the move the point describes, not
+    whichever Results sentence is nearest the question alone. For a Chinese answer over a case
+    without Chinese key points, `result` (picked for the question) is given to the model to
+    restate instead; without one, the point is the model's sentence only."""
     record = hit.record
     language = checker.language
     point = Point(n, record.case_id, record.company, heading(n, record, language))
     feed = SentenceFeed(checker, case_text(record), record)
-    restate = restates(record, language) and result is not None
+    restate = restates(record, language)
     messages = point_messages(question, hit, encoding, budget, language, result)
-    fields = point_fields(language, restate)
+    fields = point_fields(restate and result is not None)
     for part in stream_fields(chat_model, messages, fields, "point", deadline, language):
         text = feed.feed(part)
         if not text:
@@ -512,11 +511,11 @@ def generate_point(
         yield Shown(("" if point.fields else point.heading + " ") + text)
         point.fields[part.key] = point.fields.get(part.key, "") + text
     point.fields = {k: v.strip() for k, v in point.fields.items() if v.strip(" …")}
-    if point.fields and result and not restate:
-        if picker is not None and point.fields.get("did"):
-            query = f"{question} {point.fields['did']}"
-            result = pick_result(record, query, picker, language) or result
-        quoted = checker.clean(result, feed.source, record.case_id)
+    quote = None
+    if point.fields.get("did") and not restate:
+        quote = pick_result(record, f"{question} {point.fields['did']}", picker, language)
+    if quote:
+        quoted = checker.clean(quote, feed.source, record.case_id)
         if quoted:
             point.fields["result"] = quoted
             yield Shown(quoted + " ")
@@ -535,23 +534,24 @@ def quoted_point(
     language = checker.language
     point = Point(n, record.case_id, record.company, heading(n, record, language), quoted=True)
     source = case_text(record)
-    for key in ("did", "result"):
-        if key == "did":
-            ranked = picker.best(question, did_candidates(record, language))
-        else:
-            ranked = ranked_results(record, f"{question} {point.fields['did']}", picker, language)
-        for sentence in ranked:
-            if checker.passes(sentence, source) and not point.fields.get("did") == sentence:
-                point.fields[key] = checker.clean(sentence, source, record.case_id)
-                break
-        if not point.fields.get("did"):
-            break
+    did = _first_passing(picker.best(question, did_candidates(record, language)), checker, source)
+    if did:
+        point.fields["did"] = checker.clean(did, source, record.case_id)
+    if point.fields.get("did"):
+        ranked = ranked_results(record, f"{question} {point.fields['did']}", picker, language)
+        result = _first_passing([s for s in ranked if s != did], checker, source)
+        if result:
+            point.fields["result"] = checker.clean(result, source, record.case_id)
     point.fields = {k: v for k, v in point.fields.items() if v}
     if "did" in point.fields:
         yield Shown(f"{point.heading} {_join(list(point.fields.values()))} [{n}]\n\n")
     else:
         point.fields = {}
     yield point
+
+
+def _first_passing(ranked: Sequence[str], checker: Checker, source: str) -> str | None:
+    return next((sentence for sentence in ranked if checker.passes(sentence, source)), None)
 
 
 def pick_result(

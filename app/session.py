@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from app.chain import AnswerEngine, Event, Turn, warm_prompt_cache
+from app.chain import AnswerEngine, Event, Turn, warm_messages, warm_prompt_cache
 from app.errors import ElsewhereError
 from app.retrieval import CaseScope, MarketChoice, Retriever
 from ingest.schema import Market
@@ -92,9 +92,7 @@ def _start_model(
 def _warm(server: LocalLLMServer, model: BaseChatModel) -> None:
     """Fill the model's cache with the fixed part of the point prompt: restored from the last
     run's saved cache in milliseconds, or computed (about 7 s on 2 cores) and saved."""
-    from app.prompts import render
-
-    messages = render("point", question="-", case="-", instruction="-")
+    messages = warm_messages()
     name = server.prompt_name("point", "\n".join(str(m.content) for m in messages))
     if not server.restore_prompt(name):
         warm_prompt_cache(model)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 FIGURE = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\d.,])\d+(?:\.\d+)?")
 _NUMBER = r"(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
@@ -92,14 +93,20 @@ def unsupported_figures(text: str, source: str) -> list[str]:
     """Figures in `text` that `source` does not state. An amount with a Chinese scale is
     compared by value (5.15亿 is supported by "515 million"; 515亿 is not, and is reported as
     written). A month written 7月 counts as stated when the source names July."""
-    known_values = values(source)
-    known = set(figures(source))
-    plain = CHINESE_MONTH.sub(" ", CHINESE_AMOUNT.sub(" ", text))
-    missing = [figure for figure in figures(plain) if figure not in known]
+    known, known_values = _stated(source)
+    no_amounts = CHINESE_AMOUNT.sub(" ", text)
+    missing = [f for f in figures(CHINESE_MONTH.sub(" ", no_amounts)) if f not in known]
     missing += [raw for raw, value in chinese_amounts(text) if value not in known_values]
     missing += [
         match[0]
-        for match in CHINESE_MONTH.finditer(CHINESE_AMOUNT.sub(" ", text))
+        for match in CHINESE_MONTH.finditer(no_amounts)
         if not _month_stated(int(match[1]), source)
     ]
     return missing
+
+
+@lru_cache(maxsize=64)
+def _stated(source: str) -> tuple[frozenset[str], frozenset[Decimal]]:
+    """(figures, values) of a source text, parsed once: the answer checks ask about the same
+    case text for every word the model writes."""
+    return frozenset(figures(source)), frozenset(values(source))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated
 
 from pydantic import (
@@ -91,16 +92,17 @@ ZH_ITEM_CHARS = 140
 ZH_ITEM = re.compile(r"^-\s*(\S+?)\s*[：:]\s*(.*)$")
 
 
-def zh_points(text: str) -> list[tuple[str, str]]:
+@lru_cache(maxsize=1024)
+def zh_points(text: str) -> tuple[tuple[str, str], ...]:
     """(kind, sentence) of each well-formed item of a Chinese key points section, in order;
     kind is "did", "result", "borrow" or "caveat". Malformed lines are skipped (the validator
-    reports them)."""
+    reports them). Cached: an answer asks about the same few cases many times."""
     out = []
     for line in text.splitlines():
         match = ZH_ITEM.match(line.strip())
         if match and match[1] in ZH_LABELS and match[2].strip():
             out.append((ZH_LABELS[match[1]], match[2].strip()))
-    return out
+    return tuple(out)
 
 
 ID_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
