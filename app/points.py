@@ -395,9 +395,10 @@ def point_fields(restate: bool) -> tuple[str, ...]:
 class SentenceFeed:
     """Turns a point's growing JSON fields into checked text, shown word by word.
 
-    A sentence still being written is shown up to its last complete word (Chinese: clause)
-    once that much of it passes every check; the rest follows when the sentence ends and
-    passes again as a whole. If the whole fails (a figure in its last clause that the case does
+    A field's first sentence, while still being written, is shown up to its last complete
+    word (Chinese: clause) once that much of it passes every check (later sentences show
+    when whole); the rest follows when the sentence ends and passes again as a whole. If the
+    whole fails (a figure in its last clause that the case does
     not have, say), what was shown stays, ended with an ellipsis, and the sentence is recorded
     as a correction: nothing unchecked is ever shown. The first text of a point waits until it
     has NAMES_ONLY_WORDS content words, so a point cannot be a bare name.
@@ -454,6 +455,10 @@ class SentenceFeed:
         return rest + ("" if has_chinese(sentence[-1]) else " ")
 
     def _grow(self, current: str, index: int) -> str:
+        if index > 0:
+            # Only a field's first sentence streams: a later one is where the length limit cuts
+            # the model off ("They bundled payment processing with…"), so it shows when whole.
+            return ""
         breaks = CLAUSE_END if has_chinese(current) else WORD_END
         ends = [m.end() for m in breaks.finditer(current)]
         if not ends or ends[-1] <= len(self.prefix):

@@ -452,3 +452,22 @@ def test_warming_up_sends_the_point_system_prompt_once(retriever, enc):
         model.prompts[0][0].content
         == render("point", question="a", case="b", instruction="c")[0].content
     )  # the system part every point shares, so llama.cpp caches exactly that prefix
+
+
+def test_a_second_sentence_cut_off_by_the_length_limit_shows_nothing_of_itself(retriever, enc):
+    cut = point(
+        "It sold a monthly pass that replaced the delivery fee on every single order. "
+        "It also bundled payment processing with"
+    )
+    events = list(
+        engine(retriever, enc, scripted(cut, *GOOD[1:], TRANSFER)).stream(
+            "membership fee outside China"
+        )
+    )
+    answer = events[-1].answer
+    assert "It sold a monthly pass that replaced the delivery fee on every single order." in (
+        answer.answer_markdown
+    )
+    assert "bundled payment" not in answer.answer_markdown
+    assert "with…" not in answer.answer_markdown
+    assert any(c.kind == "cut-off" for c in answer.corrections), answer.corrections
