@@ -6,8 +6,8 @@ every sentence the model writes costs seconds. The sentences that carry the figu
 Results) and the lessons (its What transfers) are already written, sourced and checked by the
 analysts; what the question decides is *which* of them matter. The picker ranks them against the
 question with the retriever's own sentence encoder (cosine), falling back to shared words when
-no encoder is loaded (BM25-only retrieval, tests). The model then writes only what needs it:
-how this company's move answers this question.
+no encoder is loaded (BM25-only retrieval, tests). By default (llm_points=quoted, app/chain.py)
+a point's move is picked the same way, from its What they did section.
 """
 
 from __future__ import annotations
@@ -31,15 +31,21 @@ CAVEAT = re.compile(
     r"risky|depends? on|weaker)\b",
     re.IGNORECASE,
 )
-# Analysts often open a lesson with a label the closing line supplies itself.
+# Analysts often open a lesson with a label the closing line supplies itself ("What does not
+# transfer easily:", "Less transferable:"); a label that names its subject ("The super-app
+# playbook did not transfer:") is content and stays.
 LABEL = re.compile(
-    r"^(?:what (?:transfers|carries over|travels|is (?:harder|hard) to (?:copy|transfer)"
-    r"|does not(?: transfer| carry over| travel)?|doesn't(?: transfer| travel)?)"
-    r"(?: (?:badly|poorly|less well|well|less))?|transferable|not transferable|the lesson)"
-    r"\s*(?:is)?\s*:\s*",
+    r"^(?:what (?:does not|doesn't)(?=\s*:)"
+    r"|what (?:\w+ ){0,3}?(?:transfers?|carr(?:y|ies) over|travels?|differs|is specific to \w+"
+    r"|to learn|others can borrow|is (?:harder|hard) to (?:copy|transfer|carry over))"
+    r"(?: (?:easily|directly|simply|cleanly|automatically|badly|poorly|less well|well|less))?"
+    r"|(?:less |not )?transferable(?: mechanism)?|harder to (?:copy|transfer|carry over)"
+    r"|the lessons?(?: for pms)?|lessons for pms)\s*(?:is)?\s*:\s*",
     re.IGNORECASE,
 )
-NEGATIVE_LABEL = re.compile(r"\b(not|n't|badly|poorly|less|harder|hard)\b", re.IGNORECASE)
+NEGATIVE_LABEL = re.compile(
+    r"\b(not|n't|badly|poorly|less|harder|hard|differs|specific)\b", re.IGNORECASE
+)
 MAX_CHARS = 280  # a longer sentence is too much to read as one move or lesson
 MAX_RESULT_CHARS = 360  # results run longer (figures and their years)
 DATED_BONUS = 0.06  # about a third of the spread of cosines between a case's Results sentences

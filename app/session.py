@@ -58,6 +58,7 @@ def answer_session(
         timeout=settings.llm_timeout,
         load_notice=notice,
         budget=settings.llm_answer_seconds,
+        points=settings.llm_points,
     )
     try:
         yield engine

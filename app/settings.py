@@ -79,11 +79,18 @@ class Settings(BaseSettings):
         description="local model only: ngram = prompt-lookup speculative decoding (points "
         "copy phrases from their case, so drafts from the prompt are often accepted)",
     )
+    llm_points: Literal["quoted", "model"] = Field(
+        "quoted",
+        description="who writes an English point's move: quoted = the case's own What they did "
+        "sentence picked for the question (faithful, instant); model = the language model, one "
+        "schema-constrained sentence per case within llm_answer_seconds",
+    )
     llm_answer_seconds: float = Field(
         20.0,
         ge=0,
-        description="time budget for model-written points of an English answer: a point that "
-        "would end past it is quoted from its case instead (0: always quote after the first)",
+        description="with llm_points=model, the time budget for model-written points of an "
+        "English answer: a point that would end past it is quoted from its case instead (0: "
+        "always quote after the first)",
     )
     llm_threads: int = Field(2, ge=1)
     host: str = "127.0.0.1"

@@ -82,7 +82,7 @@ class Shown:
     total_ms: float = 0.0
     prompt_tokens: int = 0
     notice: str | None = None
-    quoted: int = 0  # points written from the case's own sentences (past the time budget)
+    quoted: int = 0  # points written from the case's own sentences, not by the model
 
 
 @dataclass
@@ -387,7 +387,7 @@ MEASURES = (
     ("repeated_points", "repeated points (goal 0)"),
     ("language_match", "answer in the question's language (goal 1.0)"),
     ("verbatim_copy_share", "points that copy the case summary"),
-    ("quoted_point_share", "points quoted from the case (Chinese: all; English: past the budget)"),
+    ("quoted_point_share", "points quoted from the case, not written by the model"),
     ("gold_recall", "gold companies among the cited cases"),
     ("no_match_recall", "no-match questions answered 'no direct answer'"),
     ("no_match_precision", "'no direct answer' that were right"),

@@ -57,6 +57,9 @@ def retriever(settings, starter):
 
 
 def engine(retriever, enc, model, **kw) -> AnswerEngine:
+    """An engine whose English points the (fake) model writes, unless `points` says otherwise:
+    most tests here are about that path."""
+    kw.setdefault("points", "model")
     return AnswerEngine(retriever, model, enc, {"provider": "fake", "model": "scripted"}, **kw)
 
 
@@ -200,6 +203,23 @@ def test_points_past_the_time_budget_are_quoted_from_their_cases(retriever, enc)
     assert second.fields["did"] in case.sections["What they did"]
     assert second.text.endswith("[2]") and second.text.startswith("**[2] ")
     assert answer.corrections == []
+
+
+def test_by_default_english_points_are_the_cases_own_sentences(retriever, enc):
+    """The default (llm_points=quoted): no model call for a point; each move is a What they did
+    sentence of its case, each result a Results sentence, cited like a written point."""
+    model = scripted(*GOOD, TRANSFER)
+    engine_ = AnswerEngine(retriever, model, enc, {"provider": "fake", "model": "scripted"})
+    answer = engine_.ask("membership fee outside China")
+    assert model.prompts == []
+    assert len(answer.points) >= 3 and all(p.quoted for p in answer.points)
+    for n, p in enumerate(answer.points, start=1):
+        case = retriever.records[p.case_id]
+        assert p.fields["did"] in case.sections["What they did"]
+        assert p.fields.get("result", "") in case.sections["Results"]
+        assert p.text.startswith(f"**[{n}] ") and p.text.endswith(f"[{n}]")
+    assert "**What you could borrow:**" in answer.answer_markdown
+    assert answer.corrections == [] and answer.notice is None
 
 
 def test_a_chinese_answer_is_never_quoted_from_english_cases(retriever, enc):

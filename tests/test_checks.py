@@ -234,6 +234,29 @@ def test_lessons_split_into_borrow_and_caveat_without_their_labels():
     assert lesson_candidates([record])[0][-1] == "Wallets spread fastest where cash still rules."
 
 
+@pytest.mark.parametrize(
+    ("lesson", "side", "shown"),
+    [
+        ("Less transferable: Keep relied on cheap contract makers.", "caveat", "Keep relied on"),
+        (
+            "What does not transfer easily: the captive payer of its parent.",
+            "caveat",
+            "The captive",
+        ),
+        ("What may not transfer: Netflix was the leader.", "caveat", "Netflix was the leader."),
+        ("What is specific to China: cheap couriers in every city.", "caveat", "Cheap couriers"),
+        ("What differs: card use is high in Europe.", "caveat", "Card use is high"),
+        ("What others can borrow: the launch sequence.", "borrow", "The launch sequence."),
+        # a label that names its subject is content: kept, its side read from the sentence
+        ("The super-app playbook did not transfer: one ban killed it.", "caveat", "The super-app"),
+    ],
+)
+def test_an_analysts_lesson_label_decides_its_side_and_is_not_shown(lesson, side, shown):
+    borrow, caveat = lesson_candidates([SimpleNamespace(sections={"What transfers": lesson})])
+    assert (caveat if side == "caveat" else borrow)[0].startswith(shown)
+    assert not (borrow if side == "caveat" else caveat)
+
+
 def test_results_with_a_figure_and_a_year_are_preferred_but_not_forced():
     record = SimpleNamespace(
         sections={

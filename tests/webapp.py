@@ -89,7 +89,9 @@ def running_app(
     @contextmanager
     def engine() -> Iterator[AnswerEngine]:
         enc = encoding(str(settings.data_dir / "tiktoken"))
-        yield AnswerEngine(retriever, model, enc, {"provider": "fake", "model": "paced"})
+        # the model writes the points, so the app's streaming of model text is what is tested
+        info = {"provider": "fake", "model": "paced"}
+        yield AnswerEngine(retriever, model, enc, info, points="model")
 
     service = AnswerService(settings, retriever, engine_factory=engine if model else None)
     app = build_app(settings, retriever, service, runs_dir=runs_dir or settings.data_dir / "runs")
