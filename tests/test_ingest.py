@@ -15,6 +15,7 @@ from filelock import FileLock
 from app.errors import IngestLockedError
 from ingest.index import run_ingest
 from ingest.keyword import KeywordIndex
+from ingest.parse import scan_library
 from ingest.state import IndexState
 from ingest.store import open_store
 from tests.casegen import write_case, write_starter
@@ -131,23 +132,26 @@ def _ingest_process(settings) -> subprocess.Popen:
 
 @pytest.mark.parametrize("delay", [0.6, 1.2, 1.8, 2.4, 3.0])
 def test_sigkill_at_any_point_is_repaired_by_the_next_run(settings, delay):
-    """Kill a real ingest process mid-run, change the library, re-run: the index is exact."""
-    ids = [f"case-{n:02d}" for n in range(40)]
+    """Kill a real ingest process mid-run, change the library, re-run: the index is exact.
+    160 cases take about 5 s to ingest on 2 idle cores (40 took 2.6 s, so a kill at 3.0 s could
+    land after the end); the test checks that the process was still running when it was killed."""
+    ids = [f"case-{n:03d}" for n in range(160)]
     for cid in ids:
         write_case(settings.cases_dir, cid, cid.title(), topic=f"topic {cid}")
     proc = _ingest_process(settings)
     time.sleep(delay)
+    assert proc.poll() is None, "ingest ended before the kill: the test would prove nothing"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    (settings.cases_dir / "overseas" / "case-00.md").unlink()
-    write_case(settings.cases_dir, "case-01", "Changed", topic="changed after the crash")
+    (settings.cases_dir / "overseas" / "case-000.md").unlink()
+    write_case(settings.cases_dir, "case-001", "Changed", topic="changed after the crash")
     report = run_ingest(settings)
     assert report.ok
     assert chroma_ids(settings) == expected_ids(ids[1:]) == state_ids(settings)
     keyword = KeywordIndex.load(settings.index_dir)
     assert sorted(r["id"] for r in keyword.records) == expected_ids(ids[1:])
     again = run_ingest(settings)
-    assert again.counts()["unchanged"] == 39 and again.chunks_embedded == 0
+    assert again.counts()["unchanged"] == 159 and again.chunks_embedded == 0
 
 
 def test_writes_nothing_outside_the_data_dir(settings, starter, tmp_path):
@@ -158,7 +162,10 @@ def test_writes_nothing_outside_the_data_dir(settings, starter, tmp_path):
 
 
 def test_starter_helper_writes_six_valid_cases(settings):
-    assert len(write_starter(settings.cases_dir)) == 6
+    ids = write_starter(settings.cases_dir)
+    scan = scan_library(settings.cases_dir)
+    assert len(ids) == 6 and not scan.errors
+    assert sorted(case.meta.id for case in scan.cases) == sorted(ids)
 
 
 def test_unchanged_reingest_imports_no_heavy_library(settings, starter):
