@@ -1,6 +1,8 @@
-"""The points of an answer: one short, schema-constrained generation per matched case.
+"""The points of an answer, one per matched case: quoted from the case (`quoted_point`, the
+default for English and for Chinese over cases with key points, see `app.chain._quoted`) or
+one short, schema-constrained generation (`generate_point`, ELSEWHERE_LLM_POINTS=model).
 
-Why one generation per case (measured on the 1.5B local model, see the README):
+Why one generation per case when the model writes (measured on the 1.5B local model, README):
 - a 1.5B model asked for free-form bullets over several cases lists names or copies summaries;
   asked about ONE case at a time, with a JSON schema that requires a `did` and a `result`
   field, it writes what that company did about the question;
