@@ -23,7 +23,8 @@ from app.errors import IndexNotReadyError
 from app.mechanisms import MechanismMatch, MechanismMatcher
 from app.query import QueryIntent, english_glosses, parse_question
 from app.question import clean_question
-from ingest.keyword import KeywordIndex
+from ingest.chunk import chunk_body
+from ingest.keyword import ChunkRecord, KeywordIndex
 from ingest.schema import Market
 from ingest.state import CaseRecord, IndexState
 
@@ -143,7 +144,7 @@ class IndexSnapshot:
 
     records: dict[str, CaseRecord]
     keyword: KeywordIndex
-    chunks: dict[str, dict[str, Any]]
+    chunks: dict[str, ChunkRecord]
     first_chunk: dict[str, str]  # case id -> its first chunk (the mechanism ranking's entry)
 
     @classmethod
@@ -193,7 +194,7 @@ class Retriever:
         return self._snapshot.keyword
 
     @property
-    def _chunks(self) -> dict[str, dict[str, Any]]:
+    def _chunks(self) -> dict[str, ChunkRecord]:
         return self._snapshot.chunks
 
     @classmethod
@@ -408,7 +409,7 @@ class Retriever:
 
     def _evidence(self, chunk_id: str, score: float) -> Evidence:
         rec = self._chunks[chunk_id]
-        return Evidence(chunk_id, rec["section"], rec["text"].split("\n", 1)[-1], score)
+        return Evidence(chunk_id, rec["section"], chunk_body(rec["text"]), score)
 
 
 def load_index(settings: Settings) -> tuple[dict[str, CaseRecord], KeywordIndex]:

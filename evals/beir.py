@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from app.errors import ElsewhereError
 from app.retrieval import RetrievalConfig, Retriever, fuse
 from app.settings import EMBEDDER_IDS
-from ingest.keyword import KeywordIndex
+from ingest.keyword import ChunkRecord, KeywordIndex
 from ingest.state import CaseRecord
 
 if TYPE_CHECKING:
@@ -218,14 +218,9 @@ def _beir_retriever(
     texts = [_doc_text(doc) for doc in corpus]
     ids = [f"{doc['_id']}::0" for doc in corpus]
     records = [
-        {
-            "id": cid,
-            "case_id": str(doc["_id"]),
-            "section": "document",
-            "lever": "",
-            "market": "",
-            "text": text,
-        }
+        ChunkRecord(
+            id=cid, case_id=str(doc["_id"]), section="document", lever="", market="", text=text
+        )
         for cid, doc, text in zip(ids, corpus, texts, strict=True)
     ]
     digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]

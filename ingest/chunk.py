@@ -34,8 +34,12 @@ class Chunk:
 
     @property
     def body(self) -> str:
-        """The chunk without its first line (the company/section header added for context)."""
-        return self.text.split("\n", 1)[-1]
+        return chunk_body(self.text)
+
+
+def chunk_body(text: str) -> str:
+    """A chunk's text without its first line (the company/section header added for context)."""
+    return text.split("\n", 1)[-1]
 
 
 def case_metadata(case: Case) -> dict[str, str | int]:

@@ -16,7 +16,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from ingest.schema import has_chinese
 
@@ -64,6 +64,18 @@ def tokenize(text: str) -> list[str]:
     return _stemmer().stemWords(words) if words else []
 
 
+class ChunkRecord(TypedDict):
+    """One indexed chunk as search reads it (BM25 records, saved as JSON beside the index, and
+    the retriever's chunk table): the same fields for case chunks and for BEIR documents."""
+
+    id: str
+    case_id: str
+    section: str
+    lever: str  # "" outside a lever section
+    market: str  # "" for BEIR documents
+    text: str  # with its "Company - Section" first line
+
+
 @dataclass(frozen=True)
 class KeywordHit:
     index: int
@@ -73,7 +85,7 @@ class KeywordHit:
 class KeywordIndex:
     """BM25 over chunk texts, with row-aligned chunk records for filtering and display."""
 
-    def __init__(self, retriever: Any, records: list[dict[str, Any]], stamp: str):
+    def __init__(self, retriever: Any, records: list[ChunkRecord], stamp: str):
         self._retriever = retriever
         self.records = records
         self.stamp = stamp
@@ -83,7 +95,7 @@ class KeywordIndex:
     def build(
         cls,
         texts: Sequence[str],
-        records: list[dict[str, Any]],
+        records: list[ChunkRecord],
         stamp: str,
         k1: float = 1.2,
         b: float = 0.75,
@@ -165,14 +177,14 @@ def rebuild_keyword_index(index_dir: Path, state: IndexState) -> None:
     rows = state.chunks()
     records = state.records()
     meta = [
-        {
-            "id": cid,
-            "case_id": case_id,
-            "section": section,
-            "lever": lever,
-            "market": records[case_id].market,
-            "text": text,
-        }
-        for cid, case_id, section, lever, text in rows
+        ChunkRecord(
+            id=row.id,
+            case_id=row.case_id,
+            section=row.section,
+            lever=row.lever,
+            market=records[row.case_id].market,
+            text=row.text,
+        )
+        for row in rows
     ]
-    KeywordIndex.build([row[4] for row in rows], meta, state.stamp()).save(index_dir)
+    KeywordIndex.build([row.text for row in rows], meta, state.stamp()).save(index_dir)

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ingest.chunk import Chunk
 from ingest.parse import Case
@@ -84,6 +84,16 @@ def library_stamp(versions: Iterable[tuple[str, str]]) -> str:
     """A digest of (case_id, content_hash) pairs: equal iff the same case versions."""
     items = sorted(f"{cid}:{digest}" for cid, digest in versions)
     return hashlib.sha256("\n".join(items).encode()).hexdigest()
+
+
+class ChunkRow(NamedTuple):
+    """One row of the chunks table, as ingest stored it."""
+
+    id: str
+    case_id: str
+    section: str
+    lever: str
+    text: str
 
 
 class IndexState:
@@ -181,13 +191,12 @@ class IndexState:
     def chunk_ids(self) -> set[str]:
         return {row[0] for row in self._db.execute("SELECT id FROM chunks")}
 
-    def chunks(self) -> list[tuple[str, str, str, str, str]]:
-        """(id, case_id, section, lever, text) for every chunk, in a stable order."""
-        return list(
-            self._db.execute(
-                "SELECT id, case_id, section, lever, text FROM chunks ORDER BY case_id, ord"
-            )
+    def chunks(self) -> list[ChunkRow]:
+        """Every chunk, in a stable order."""
+        rows = self._db.execute(
+            "SELECT id, case_id, section, lever, text FROM chunks ORDER BY case_id, ord"
         )
+        return [ChunkRow(*row) for row in rows]
 
     def records(self) -> dict[str, CaseRecord]:
         rows = self._db.execute("SELECT record FROM cases ORDER BY case_id")
