@@ -1,5 +1,6 @@
 """Slow tier: the whole answer path on a real local model (SmolLM2-135M, the smallest packaged
-GGUF): load, stream JSON-constrained points over real case files, check them, shut down."""
+GGUF): load, answer over real case files (points quoted by default, or JSON-constrained points
+the model writes with ELSEWHERE_LLM_POINTS=model), check them, shut down."""
 
 from __future__ import annotations
 
@@ -26,17 +27,20 @@ REAL_CASES = [
 POINT_SHAPE = re.compile(r"^\*\*\[(\d)\] [^*]+\*\* — .{8,} \[\1\]$", re.DOTALL)
 
 
-def test_real_cases_give_points_in_the_required_shape(monkeypatch, settings):
+@pytest.mark.parametrize("points", ["quoted", "model"])
+def test_real_cases_give_points_in_the_required_shape(monkeypatch, settings, points):
     for rel in REAL_CASES:
         target = settings.cases_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / "cases" / rel, target)
     monkeypatch.setenv("ELSEWHERE_LLM", "local")
     monkeypatch.setenv("ELSEWHERE_LLM_MODEL", str(smol_model_file()))
+    monkeypatch.setenv("ELSEWHERE_LLM_POINTS", points)
     settings = load_settings()
     run_ingest(settings)
     with answer_session(settings) as engine:
         answer = engine.ask("how did delivery apps outside China keep customers ordering?")
+    assert all(p.quoted for p in answer.points) == (points == "quoted")
     assert answer.notice is None and answer.market_filter == "overseas"
     assert answer.points, answer.corrections  # the grammar forces fields; checks keep some
     records = engine.retriever.records
