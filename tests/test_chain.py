@@ -109,18 +109,20 @@ def test_brief_then_checked_points_then_the_closing_line(retriever, enc):
     assert not any(p.quoted for p in answer.points)
 
 
+def first_point_streamed(retriever, enc, first: str) -> tuple[Any, list[str]]:
+    """Stream the usual question with `first` as the model's first point (the others good):
+    the finished answer and the pieces shown on the way."""
+    model = scripted(first, *GOOD[1:], TRANSFER)
+    events = list(engine(retriever, enc, model).stream("membership fee outside China"))
+    return events[-1].answer, [e.text for e in events if isinstance(e, Token)]
+
+
 def test_an_invented_figure_is_dropped_before_it_is_shown(retriever, enc):
     bad = point(
         "It sold a monthly pass of 9.99 that replaced the delivery fee, "
         "and members rose to 48 million by 2021."
     )
-    events = list(
-        engine(retriever, enc, scripted(bad, *GOOD[1:], TRANSFER)).stream(
-            "membership fee outside China"
-        )
-    )
-    answer = events[-1].answer
-    pieces = [e.text for e in events if isinstance(e, Token)]
+    answer, pieces = first_point_streamed(retriever, enc, bad)
     assert "48 million" not in answer.answer_markdown
     # the words that passed were shown while the sentence was still being written (the first
     # piece once it had five words beyond names); the sentence's end failed, so the shown
@@ -479,12 +481,7 @@ def test_a_second_sentence_cut_off_by_the_length_limit_shows_nothing_of_itself(r
         "It sold a monthly pass that replaced the delivery fee on every single order. "
         "It also bundled payment processing with"
     )
-    events = list(
-        engine(retriever, enc, scripted(cut, *GOOD[1:], TRANSFER)).stream(
-            "membership fee outside China"
-        )
-    )
-    answer = events[-1].answer
+    answer, _ = first_point_streamed(retriever, enc, cut)
     assert "It sold a monthly pass that replaced the delivery fee on every single order." in (
         answer.answer_markdown
     )
