@@ -365,8 +365,8 @@ def _quoted(record: CaseRecord, language: str, quote_english: bool) -> bool:
     """Whether a point is written from the case's own sentences instead of by the model.
 
     English: when `quote_english` (llm_points=quoted, the default, or past the time budget
-    with llm_points=model). Measured on the default
-    1.5B model (session 5, 6 untuned English questions, read sentence by sentence): 5 of the 8
+    with llm_points=model). Measured on the default 1.5B model (session 5, 6 untuned English
+    questions, read sentence by sentence): 5 of the 8
     model-written moves misstated their case ("Zara built a big brand without stores"; OPay
     "partnering with various payment providers, including ORide, OCar"; DoorDash's pass "helped
     reduce subscription churn", which its case never says), and none could be caught by a
