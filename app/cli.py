@@ -353,6 +353,8 @@ def _print_hits(result: Any) -> None:
 
     scope = result.market_filter or "any market"
     lines = [f"{len(result.hits)} case(s) for: {result.query}  [{scope}]"]
+    if result.weak and result.hits:
+        lines.append(_weak_line(result))
     for rank, hit in enumerate(result.hits, start=1):
         r = hit.record
         lines.append(f"\n{rank}. {r.company} ({r.market}, {r.sector}, {r.outcome})  [{r.case_id}]")
@@ -362,6 +364,15 @@ def _print_hits(result: Any) -> None:
             snippet = " ".join(best.text.split())[:240]
             lines.append(f"   {best.section}: {snippet}")
     click.echo(printable("\n".join(lines)))  # case text is untrusted: no terminal escapes
+
+
+def _weak_line(result: Any) -> str:
+    from app.industries import industry_label
+
+    if result.uncovered:
+        named = ", ".join(industry_label(i, "en") for i in result.uncovered)
+        return f"No case is about {named}: these are the closest, not a direct answer."
+    return "No case matches this well: these are the closest, not a direct answer."
 
 
 @cli.command()

@@ -13,13 +13,16 @@ Opening a `Retriever` loads the embedding model, Chroma and the persisted BM25 i
 from __future__ import annotations
 
 import copy
+import re
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from app.errors import IndexNotReadyError
+from app.industries import covered_industries, industries_named
 from app.mechanisms import MechanismMatch, MechanismMatcher
 from app.query import QueryIntent, english_glosses, parse_question
 from app.question import clean_question
@@ -67,6 +70,10 @@ class RetrievalConfig:
     # the best F1 at finding the tune split's no-match questions (a 2-D rule with the best
     # mechanism similarity did no better).
     weak_below: float | None = None  # None: the calibrated bar for the encoder (WEAK_BARS)
+    # "No good match" also when the question names an industry no case is about (app/industries.py)
+    # and no company of the library. On the tune split it found 7 of the 7 no-match questions
+    # (the cosine bar alone: 1) and flagged none of the 83 answerable ones.
+    industry_check: bool = True
     # Prefer cases whose countries fall in the regions the question names ("in Latin America").
     region_boost: float = 0.0
 
@@ -110,6 +117,7 @@ class SearchResult:
     mechanisms: list[MechanismMatch] = field(default_factory=list)  # what the question describes
     match: float | None = None  # best dense cosine between the question and any chunk
     weak: bool = False  # no case answers this well: show results as "closest, not a direct answer"
+    uncovered: list[str] = field(default_factory=list)  # industries named that no case is about
 
     def as_json(self) -> dict[str, Any]:
         """The shape DESIGN.md promises for `elsewhere search --json`, plus compatible fields
@@ -119,6 +127,7 @@ class SearchResult:
             "market_filter": self.market_filter,
             "results": [hit.as_json() for hit in self.hits],
             "weak": self.weak,
+            "uncovered_industries": list(self.uncovered),
             "match": self.match,
             "mechanisms": [{"id": m.id, "similarity": m.similarity} for m in self.mechanisms],
         }
@@ -146,13 +155,17 @@ class IndexSnapshot:
     keyword: KeywordIndex
     chunks: dict[str, ChunkRecord]
     first_chunk: dict[str, str]  # case id -> its first chunk (the mechanism ranking's entry)
+    covered: frozenset[str]  # industries some case is about (app/industries.py)
+    companies: re.Pattern[str] | None  # any company name of the library, as a whole word
 
     @classmethod
     def of(cls, records: dict[str, CaseRecord], keyword: KeywordIndex) -> IndexSnapshot:
         first: dict[str, str] = {}
         for rec in keyword.records:
             first.setdefault(rec["case_id"], rec["id"])
-        return cls(records, keyword, {rec["id"]: rec for rec in keyword.records}, first)
+        chunks = {rec["id"]: rec for rec in keyword.records}
+        cases = records.values()
+        return cls(records, keyword, chunks, first, covered_industries(cases), _names(cases))
 
 
 class Retriever:
@@ -313,10 +326,27 @@ class Retriever:
             hit.mechanisms = [m for m in hit.record.mechanisms if m in wanted]
         timings["total_ms"] = _ms(started)
         bar = self.config.weak_below if self.config.weak_below is not None else self._weak_bar
-        weak = bar is not None and match is not None and match < bar
+        uncovered = self.uncovered_industries(question) if self.config.industry_check else []
+        weak = bar is not None and match is not None and match < bar or bool(uncovered)
         return SearchResult(
-            question, chosen.value if chosen else None, intent, hits, timings, matched, match, weak
+            question,
+            chosen.value if chosen else None,
+            intent,
+            hits,
+            timings,
+            matched,
+            match,
+            weak,
+            uncovered,
         )
+
+    def uncovered_industries(self, question: str) -> list[str]:
+        """The industries the question names that no case is about; none when it names a
+        company of the library ("what could a dental chain learn from Costco?" is answered)."""
+        snapshot = self._snapshot
+        if snapshot.companies is not None and snapshot.companies.search(question):
+            return []
+        return [i for i in industries_named(question) if i not in snapshot.covered]
 
     def _mechanisms(self, text: str) -> list[MechanismMatch]:
         if self.matcher is None:
@@ -492,6 +522,23 @@ def _market_filter(intent: QueryIntent, override: MarketChoice, geo: bool) -> Ma
     if isinstance(override, Market):
         return override
     return intent.market if geo else None
+
+
+def _names(records: Iterable[CaseRecord]) -> re.Pattern[str] | None:
+    """One pattern for every company name: English as a whole word, in any case unless the
+    name is also an everyday word the cases use in lower case (Keep, Grab, Toast, Bolt: then
+    only as written); Chinese as written."""
+    cases = list(records)
+    names = {n.strip() for r in cases for n in (r.company, r.company_zh) if len(n.strip()) >= 2}
+    if not names:
+        return None
+    prose = " ".join(" ".join(r.sections.values()) for r in cases)
+    words = set(re.findall(r"[a-z][a-z'-]+", prose))
+    parts = []
+    for name in sorted(names, key=len, reverse=True):
+        exact = name.lower() in words and name != name.lower()
+        parts.append(re.escape(name) if exact else f"(?i:{re.escape(name)})")
+    return re.compile(rf"(?<![A-Za-z0-9])(?:{'|'.join(parts)})(?![A-Za-z0-9])")
 
 
 def fuse(rankings: list[tuple[list[str], float]], rrf_k: int) -> dict[str, float]:

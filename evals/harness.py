@@ -51,8 +51,12 @@ class ConfigSpec:
 
 
 # No market filter, no lever boost, no mechanism or region signal: the plain fusions.
-PLAIN = RetrievalConfig(geo_filter=False, lever_boost=0.0, mechanism_weight=0.0, region_boost=0.0)
-PREVIOUS = RetrievalConfig(mechanism_weight=0.0, region_boost=0.0, dense_weights=None)
+PLAIN = RetrievalConfig(
+    geo_filter=False, lever_boost=0.0, mechanism_weight=0.0, region_boost=0.0, industry_check=False
+)
+PREVIOUS = RetrievalConfig(
+    mechanism_weight=0.0, region_boost=0.0, dense_weights=None, industry_check=False
+)
 # fmt: off
 CONFIGS: tuple[ConfigSpec, ...] = (
     ConfigSpec("naive-langchain", "what a user would build: RecursiveCharacterTextSplitter"

@@ -126,6 +126,15 @@ def test_search_json_has_the_documented_shape(starter):
     assert all(r["market"] == "overseas" for r in payload["results"])
 
 
+def test_search_says_when_no_case_is_about_the_industry_asked(starter):
+    run("ingest")
+    result = run("search", "how do funeral homes keep families coming back?", "-k", "2")
+    assert result.exit_code == 0
+    assert "No case is about funeral: these are the closest, not a direct answer." in result.output
+    plain = run("search", "membership fee outside China", "-k", "2")
+    assert "not a direct answer" not in plain.output
+
+
 def test_search_market_any_and_asker(starter):
     run("ingest")
     payload = json.loads(run("search", "bikes in China", "--market", "any", "--json").output)
@@ -156,6 +165,7 @@ def test_search_batch_prints_one_line_per_question(starter):
         "market_filter",
         "results",
         "weak",
+        "uncovered_industries",
         "match",
         "mechanisms",
     }
