@@ -23,8 +23,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from app.checks import Company
-from app.extract import SentencePicker
+from app.checks import Company, sentences
+from app.extract import SentencePicker, has_zh, zh_sentences
+from app.industries import industry_label
 from app.points import (
     Checker,
     Correction,
@@ -135,11 +136,29 @@ def weak_markdown(result: SearchResult, language: str) -> str:
     """The honest answer when nothing in the library answers the question."""
     if not result.hits:
         return label(language, "no_cases")
-    lines = [label(language, "weak_intro"), ""]
+    if result.uncovered:
+        sep = "、" if language == "zh" else ", "
+        named = sep.join(industry_label(i, language) for i in result.uncovered)
+        intro = label(language, "weak_industry").replace("{industries}", named)
+    else:
+        intro = label(language, "weak_intro")
+    lines = [intro, ""]
     for n, hit in enumerate(result.hits[:WEAK_LIST], start=1):
         r = hit.record
-        lines.append(f"- [{n}] **{case_name(r, language)}** · {r.sector} · {r.outcome}")
+        line = f"- [{n}] **{case_name(r, language)}** · {r.sector} · {r.outcome}"
+        about = case_gist(r, language)
+        lines.append(f"{line}: {about}" if about else line)
     return "\n".join(lines)
+
+
+def case_gist(record: CaseRecord, language: str) -> str:
+    """What a case is about in one sentence of the analysts' text: its summary's first
+    sentence, or for a Chinese answer its first Chinese "did" key point (none without them)."""
+    if language != "en":
+        did = zh_sentences(record, "did") if has_zh(record) else []
+        return did[0] if did else ""
+    first = sentences(" ".join(record.summary.split()))
+    return first[0] if first else ""
 
 
 def heuristic_condense(question: str, history: Sequence[Turn]) -> str:

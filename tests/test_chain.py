@@ -167,9 +167,26 @@ def test_a_weak_match_says_so_and_lists_the_closest_cases(retriever, enc, monkey
 
     monkeypatch.setattr(retriever, "search", weak_search)
     model = scripted(*GOOD)
-    answer = engine(retriever, enc, model).ask("how do funeral homes sell subscriptions?")
+    answer = engine(retriever, enc, model).ask("how do we sell more subscriptions?")
     assert answer.weak and answer.points == [] and model.prompts == []
     assert answer.answer_markdown.startswith("No case in the library answers this directly.")
+    assert "[1] **" in answer.answer_markdown
+
+
+@pytest.mark.parametrize(
+    ("question", "intro"),
+    [
+        ("how do funeral homes sell subscriptions?", "No case in the library is about funeral,"),
+        ("殡葬服务怎么做会员？", "案例库里还没有关于殡葬的案例"),
+    ],
+)
+def test_a_question_about_an_industry_no_case_covers_is_answered_as_closest(
+    retriever, enc, question, intro
+):
+    model = scripted(*GOOD)
+    answer = engine(retriever, enc, model).ask(question)
+    assert answer.weak and answer.points == [] and model.prompts == []
+    assert answer.answer_markdown.startswith(intro)
     assert "[1] **" in answer.answer_markdown
 
 
