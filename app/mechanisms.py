@@ -75,6 +75,13 @@ class MechanismMatcher:
         return [m for m in self.similarities(question)[:top] if m.similarity >= min_similarity]
 
 
+def definitions(ids: list[str], language: str = "en") -> str:
+    """The definitions of the given mechanisms, in the answer's language, as one text."""
+    by_id = {m.id: m for m in load_mechanisms()}
+    chosen = [by_id[i] for i in ids if i in by_id]
+    return " ".join(m.definition_zh if language == "zh" else m.definition_en for m in chosen)
+
+
 def _unit(matrix: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.where(norms == 0, 1.0, norms)

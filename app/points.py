@@ -43,6 +43,7 @@ from app.extract import (
     lesson_candidates,
     result_candidates,
 )
+from app.mechanisms import definitions
 from app.prompts import label, render
 from app.render import case_name
 from ingest.schema import has_chinese
@@ -71,6 +72,7 @@ FIRST_CLAUSE_WORDS = 5
 CUT_SHARE = 0.9  # a field this close to its length limit without an ending was cut off
 QUESTION_TOKENS = 160  # a longer question is clipped in the prompt (retrieval sees all of it)
 EVIDENCE_TOKENS = 70  # per evidence excerpt inside a case's budget
+LESSON_CASES = 2  # the closing line quotes the answer's best cases first
 # Not given to the point model: the summary-like overview (copied), the results (quoted by us),
 # the lessons (the closing line's).
 SKIPPED = frozenset({"Overview", "Results", "What transfers"})
@@ -541,7 +543,11 @@ def quoted_point(
     language = checker.language
     point = Point(n, record.case_id, record.company, heading(n, record, language), quoted=True)
     source = case_text(record)
-    did = _first_passing(picker.best(question, did_candidates(record, language)), checker, source)
+    # The move that fits the question *and* the mechanism it matched on (when this case uses
+    # one the question describes): "we sell the device at cost" picks the sentence on the
+    # hardware margin, not the one that shares the question's words about devices.
+    query = " ".join([question, definitions(hit.mechanisms, language)]).strip()
+    did = _first_passing(picker.best(query, did_candidates(record, language)), checker, source)
     if did:
         point.fields["did"] = checker.clean(did, source, record.case_id)
     if point.fields.get("did"):
@@ -584,9 +590,22 @@ def closing_line(
     checker: Checker,
     picker: SentencePicker,
 ) -> tuple[str, str] | None:
-    """(borrow, caveat): the What transfers sentences of the answer's cases that best fit the
-    question, each passing the same checks as a point; None when either is missing."""
-    cases = [records[p.case_id] for p in points]
+    """(borrow, caveat): the What transfers sentences that best fit the question, each passing
+    the same checks as a point; None when either is missing. Taken from the answer's
+    LESSON_CASES best cases first (a lower case's lesson that merely shares words with the
+    question read as the answer's conclusion: a review's hotel-commission question closed on
+    Bolt's low-commission lessons), from all its cases only when those have none."""
+    for chosen in (points[:LESSON_CASES], points):
+        cases = [records[p.case_id] for p in chosen]
+        picked = _lessons(cases, question, checker, picker)
+        if picked is not None:
+            return picked
+    return None
+
+
+def _lessons(
+    cases: Sequence[CaseRecord], question: str, checker: Checker, picker: SentencePicker
+) -> tuple[str, str] | None:
     source = "\n".join(case_text(r) for r in cases)
     chosen = []
     quoted = quotes_lessons(cases, checker.language)

@@ -288,3 +288,51 @@ def test_a_month_in_chinese_is_checked_against_the_month_named_in_the_case():
     assert unsupported_figures("2021年7月上市。", source) == []
     assert unsupported_figures("2021年8月上市。", source) == ["8月"]
     assert unsupported_figures("2025年2月6日降价。", source) == []
+
+
+def test_the_closing_line_quotes_the_best_cases_before_a_lower_one_sharing_more_words():
+    from app.points import Checker, Point, closing_line
+
+    lessons = {
+        "a": "Bundling delivery into a monthly pass keeps members ordering. "
+        "It does not work where orders are rare.",
+        "b": "Charging merchants for placement funds the discounts. "
+        "It fails when buyers stop trusting the rankings.",
+        "c": "Lowering the hotel commission wins hotels from the hotel leader. "
+        "It does not last when the hotel commission race ends.",
+    }
+    records = {}
+    for cid, text in lessons.items():
+        records[cid] = record(cid, f"Co{cid.upper()}", "s", "r")
+        records[cid].sections["What transfers"] = text
+    points = [Point(n, cid, f"Co{cid.upper()}", "h") for n, cid in enumerate("abc", 1)]
+    question = "how do we earn more from hotel merchants without raising the commission?"
+    checker = Checker([], list(records.values()), "en", question)
+    borrow, caveat = closing_line(points, records, question, checker, SentencePicker())
+    # case c shares the most words with the question, but the answer's best cases speak first
+    assert borrow.startswith(("Bundling", "Charging")) and "hotel" not in borrow + caveat
+    # without lessons of their own, the lower case is used
+    for cid in "ab":
+        records[cid].sections["What transfers"] = ""
+    assert closing_line(points, records, question, checker, SentencePicker())[0].startswith(
+        "Lowering"
+    )
+
+
+def test_a_quoted_move_fits_the_mechanism_the_case_matched_on():
+    from app.points import Checker, quoted_point
+    from app.retrieval import CaseHit
+
+    case = record("shop", "ShopCo", "s", "Orders doubled in 2012.")
+    case.sections["What they did"] = (
+        "ShopCo added a small fee for online orders paid at checkout in rural towns. "
+        "ShopCo let buyers pay the courier in cash at the door when parcels arrived."
+    )
+    question = "how did shops get rural buyers to order online?"
+    checker = Checker([], [case], "en", question)
+    plain = list(quoted_point(1, CaseHit(case, 1.0), question, checker, SentencePicker()))
+    assert plain[-1].fields["did"].startswith("ShopCo added a small fee")
+    checker = Checker([], [case], "en", question)
+    hit = CaseHit(case, 1.0, mechanisms=["cash-on-delivery"])
+    matched = list(quoted_point(1, hit, question, checker, SentencePicker()))
+    assert matched[-1].fields["did"].startswith("ShopCo let buyers pay the courier in cash")
