@@ -4,7 +4,8 @@ per case, because the product answers with companies, not text fragments.
     question -> intent (market filter, levers) -> dense top-N + BM25 top-N (same filter)
              + mechanism ranking (cases using the mechanisms the question describes)
              -> reciprocal rank fusion, lever-section boost -> per-case pooling -> top-k cases
-             -> weak? (best dense cosine below a bar chosen on the tune split)
+             -> weak? (best dense cosine below a bar chosen on the tune split, or an industry
+                named that no case is about: app/industries.py)
 
 Opening a `Retriever` loads the embedding model, Chroma and the persisted BM25 index once;
 `search` is then cheap and safe to call repeatedly (the CLI's --batch, the UI, the evals).
@@ -72,7 +73,7 @@ class RetrievalConfig:
     weak_below: float | None = None  # None: the calibrated bar for the encoder (WEAK_BARS)
     # "No good match" also when the question names an industry no case is about (app/industries.py)
     # and no company of the library. On the tune split it found 7 of the 7 no-match questions
-    # (the cosine bar alone: 1) and flagged none of the 83 answerable ones.
+    # (the cosine bar alone: 1) and flagged none of the 112 answerable ones.
     industry_check: bool = True
     # Prefer cases whose countries fall in the regions the question names ("in Latin America").
     region_boost: float = 0.0
@@ -526,8 +527,8 @@ def _market_filter(intent: QueryIntent, override: MarketChoice, geo: bool) -> Ma
 
 def _names(records: Iterable[CaseRecord]) -> re.Pattern[str] | None:
     """One pattern for every company name: English as a whole word, in any case unless the
-    name is also an everyday word the cases use in lower case (Keep, Grab, Toast, Bolt: then
-    only as written); Chinese as written."""
+    name is also an everyday word the cases use in lower case (Keep, Grab, LINE: then only
+    as written); Chinese as written."""
     cases = list(records)
     names = {n.strip() for r in cases for n in (r.company, r.company_zh) if len(n.strip()) >= 2}
     if not names:
