@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from app.checks import Company, sentences
+from app.checks import Company, foreign_companies, sentences
 from app.extract import SentencePicker, has_zh, zh_sentences
 from app.industries import industry_label
 from app.points import (
@@ -132,8 +132,10 @@ def answer_cases(hits: Sequence[CaseHit], most: int) -> list[CaseHit]:
     return chosen[:most]
 
 
-def weak_markdown(result: SearchResult, language: str) -> str:
-    """The honest answer when nothing in the library answers the question."""
+def weak_markdown(result: SearchResult, language: str, known: Sequence[Company] = ()) -> str:
+    """The honest answer when nothing in the library answers the question: the closest cases,
+    each with one sentence of its own that names no other company of the library (`known`),
+    the same rule a point's sentences pass."""
     if not result.hits:
         return label(language, "no_cases")
     if result.uncovered:
@@ -142,23 +144,25 @@ def weak_markdown(result: SearchResult, language: str) -> str:
         intro = label(language, "weak_industry").replace("{industries}", named)
     else:
         intro = label(language, "weak_intro")
+    listed = result.hits[:WEAK_LIST]
+    allowed = [Company(hit.record.company, hit.record.company_zh) for hit in listed]
     lines = [intro, ""]
-    for n, hit in enumerate(result.hits[:WEAK_LIST], start=1):
+    for n, hit in enumerate(listed, start=1):
         r = hit.record
         line = f"- [{n}] **{case_name(r, language)}** · {r.sector} · {r.outcome}"
-        about = case_gist(r, language)
+        about = next(
+            (s for s in case_gists(r, language) if not foreign_companies(s, known, allowed)), ""
+        )
         lines.append(f"{line}: {about}" if about else line)
     return "\n".join(lines)
 
 
-def case_gist(record: CaseRecord, language: str) -> str:
-    """What a case is about in one sentence of the analysts' text: its summary's first
-    sentence, or for a Chinese answer its first Chinese "did" key point (none without them)."""
+def case_gists(record: CaseRecord, language: str) -> list[str]:
+    """What a case is about, in the analysts' sentences, best first: its summary's sentences,
+    or for a Chinese answer its Chinese "did" key points (none without them)."""
     if language != "en":
-        did = zh_sentences(record, "did") if has_zh(record) else []
-        return did[0] if did else ""
-    first = sentences(" ".join(record.summary.split()))
-    return first[0] if first else ""
+        return zh_sentences(record, "did") if has_zh(record) else []
+    return sentences(" ".join(record.summary.split()))
 
 
 def heuristic_condense(question: str, history: Sequence[Turn]) -> str:
@@ -265,7 +269,8 @@ class AnswerEngine:
         )
         yield Brief(result, standalone)
         if answer.weak:
-            answer.answer_markdown = weak_markdown(result, answer.language)
+            known = [Company(r.company, r.company_zh) for r in self.retriever.records.values()]
+            answer.answer_markdown = weak_markdown(result, answer.language, known)
             yield Token(answer.answer_markdown)
             answer.timings["total_ms"] = _ms(started)
             yield Done(answer)

@@ -190,6 +190,24 @@ def test_a_question_about_an_industry_no_case_covers_is_answered_as_closest(
     assert "[1] **" in answer.answer_markdown
 
 
+def test_a_closest_case_is_described_without_naming_a_case_not_listed(retriever):
+    import dataclasses
+
+    from app.chain import WEAK_LIST, weak_markdown
+    from app.checks import Company
+
+    result = retriever.search("how do funeral homes sell subscriptions?", k=8)
+    listed = result.hits[:WEAK_LIST]
+    other = next(r for r in retriever.records.values() if r not in [h.record for h in listed])
+    first = listed[0].record
+    summary = f"It copied {other.company}'s launch. It sold plans for 12 months."
+    listed[0].record = dataclasses.replace(first, summary=summary)
+    known = [Company(r.company, r.company_zh) for r in retriever.records.values()]
+    text = weak_markdown(result, "en", known)
+    assert other.company not in text
+    assert f"**{first.company}** · {first.sector} · {first.outcome}: It sold plans" in text
+
+
 def test_chinese_question_gets_chinese_fields_and_names(retriever, enc):
     zh = [
         json.dumps({"did": "他们用春节红包让用户绑定银行卡，几乎不花获客成本。",
