@@ -462,10 +462,10 @@ def make_baseline(settings: Settings, engine: AnswerEngine, status: Status) -> S
 
 
 def evaluate_answers(
-    settings: Settings, limit: int | None, status: Status, out: Path
+    settings: Settings, limit: int | None, status: Status, out: Path, baseline: bool = True
 ) -> tuple[dict[str, Any], dict[str, Path]]:
-    """The whole `eval answers` run: our chain and the baseline on one model, outputs written
-    under `out` (see write_answer_run)."""
+    """The whole `eval answers` run: our chain and (unless `baseline` is False) the baseline on
+    one model, outputs written under `out` (see write_answer_run)."""
     from app.session import answer_session
     from evals.runner import checked_gold
 
@@ -473,6 +473,6 @@ def evaluate_answers(
     with answer_session(settings) as engine:
         if engine.load_notice:
             status(engine.load_notice)
-        baseline = make_baseline(settings, engine, status) if engine.chat_model else None
-        report = run_answer_eval(engine, questions, limit, status, baseline)
+        stuff = make_baseline(settings, engine, status) if engine.chat_model and baseline else None
+        report = run_answer_eval(engine, questions, limit, status, stuff)
     return report, write_answer_run(report, out)
