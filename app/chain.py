@@ -269,8 +269,7 @@ class AnswerEngine:
         )
         yield Brief(result, standalone)
         if answer.weak:
-            known = [Company(r.company, r.company_zh) for r in self.retriever.records.values()]
-            answer.answer_markdown = weak_markdown(result, answer.language, known)
+            answer.answer_markdown = weak_markdown(result, answer.language, self._known())
             yield Token(answer.answer_markdown)
             answer.timings["total_ms"] = _ms(started)
             yield Done(answer)
@@ -298,8 +297,7 @@ class AnswerEngine:
         assert self.chat_model is not None
         given = answer_cases(result.hits, self.answer_cases)
         records = self.retriever.records
-        known = [Company(r.company, r.company_zh) for r in records.values()]
-        checker = Checker(known, [hit.record for hit in given], answer.language, question)
+        checker = Checker(self._known(), [hit.record for hit in given], answer.language, question)
         answer.corrections = checker.corrections
         deadline = started + self.timeout
         spent: list[float] = []  # seconds per generated point
@@ -357,6 +355,10 @@ class AnswerEngine:
             answer.notice = failure_notice(stopped, bool(answer.points))
         except Exception as exc:  # noqa: BLE001 - degrade to what was checked, never a traceback
             answer.notice = failure_notice(exc, bool(answer.points))
+
+    def _known(self) -> list[Company]:
+        """Every company of the library: what the answer checks may name only if given."""
+        return [Company(r.company, r.company_zh) for r in self.retriever.records.values()]
 
     def _over_budget(self, started: float, spent: Sequence[float]) -> bool:
         """Whether another full point would end past the answer's time budget (judged by the
