@@ -16,7 +16,7 @@ CHROMA_HOST := 127.0.0.1
 CHROMA_PORT ?= 8000
 CHROMA_DIR ?= .elsewhere/chroma-server
 SERVER_SUITES := tests/test_ingest.py tests/test_retrieval.py tests/test_server.py
-.PHONY: help setup setup-llm run browsers test test-fast test-server screenshots check chroma eval eval-check eval-beir bench bench-scale clean
+.PHONY: help setup setup-llm run browsers test test-fast test-server screenshots check chroma eval eval-check eval-beir bench bench-scale bench-web clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -86,6 +86,9 @@ bench: $(STAMP) ## Benchmarks: ingest throughput, unchanged re-ingest, search la
 
 bench-scale: $(STAMP) ## Synthetic library at BENCH_CHUNKS (default 1000) chunks, BENCH_MODES=embedded,server
 	$(BIN)/python -m evals.bench_scale
+
+bench-web: $(STAMP) ## The web app under load: BENCH_SEARCHERS (20) for BENCH_SECONDS (60), then BENCH_ASKERS (5) with the local model
+	$(BIN)/python -m evals.bench_web
 
 clean: ## Remove the index and caches (keeps .venv)
 	rm -rf .elsewhere .pytest_cache .mypy_cache .ruff_cache evals/runs

@@ -12,6 +12,8 @@ run` server on loopback), in a temp dir that is removed afterwards:
   the Chroma server; the index size on disk;
 - server mode only: how long a second instance (own data dir, no ingest) takes to open, which
   includes pulling records and chunk texts and building its BM25 index.
+With BENCH_PROFILE=1 the ingest and search phases of the largest size run under cProfile; the
+functions with the most cumulative and own time go to .bench/profile-<mode>-<phase>.txt.
 Results go to .bench/bench-scale.json. Numbers, not assertions: the machine is shared.
 """
 
@@ -37,14 +39,19 @@ def main() -> None:
         return
     sizes = [int(n) for n in os.environ.get("BENCH_CHUNKS", "1000").split(",")]
     modes = os.environ.get("BENCH_MODES", "embedded,server").split(",")
-    results = [run_size(size, mode) for size in sizes for mode in modes]
+    profile = os.environ.get("BENCH_PROFILE", "") not in ("", "0")
     out = Path(".bench")
     out.mkdir(exist_ok=True)
-    (out / "bench-scale.json").write_text(json.dumps(results, indent=1), "utf-8")
-    sys.stdout.write("\n".join(_line(r) for r in results) + "\n")
+    results = []
+    for size in sizes:
+        for mode in modes:  # each result is shown and saved as soon as it is measured
+            results.append(run_size(size, mode, profile and size == max(sizes)))
+            (out / "bench-scale.json").write_text(json.dumps(results, indent=1), "utf-8")
+            sys.stdout.write(_line(results[-1]) + "\n")
+            sys.stdout.flush()
 
 
-def run_size(chunks: int, mode: str) -> dict[str, Any]:
+def run_size(chunks: int, mode: str, profile: bool = False) -> dict[str, Any]:
     from evals.synthetic import write_synthetic_library
 
     with tempfile.TemporaryDirectory(prefix="elsewhere-bench-") as tmp:
@@ -57,8 +64,9 @@ def run_size(chunks: int, mode: str) -> dict[str, Any]:
                 base["chroma_url"] = server.url
             result: dict[str, Any] = {"mode": mode, "target_chunks": chunks}
             result["encode"] = _child("encode", base)
-            result["ingest"] = _child("ingest", base)
-            result["search"] = _child("search", base)
+            profiled = {"_profile": f".bench/profile-{mode}"} if profile else {}
+            result["ingest"] = _child("ingest", {**base, **profiled})
+            result["search"] = _child("search", {**base, **profiled})
             if server is not None:
                 reader = {**base, "data_dir": str(root / "reader-data")}
                 result["second_instance"] = _child("open", reader)
@@ -95,14 +103,35 @@ def _child(phase: str, options: dict[str, Any]) -> dict[str, Any]:
 def _phase(phase: str, options: dict[str, Any]) -> None:
     from app.settings import load_settings
 
+    profile = options.pop("_profile", None)
     settings = load_settings(
         **{k: Path(v) if k.endswith("_dir") else v for k, v in options.items()}
     )
-    report = {"encode": _encode, "ingest": _ingest, "search": _search, "open": _open}[phase](
-        settings
-    )
+    run = {"encode": _encode, "ingest": _ingest, "search": _search, "open": _open}[phase]
+    if profile:
+        report = _profiled(run, settings, Path(f"{profile}-{phase}.txt"))
+    else:
+        report = run(settings)
     report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     sys.stdout.write(json.dumps(report) + "\n")
+
+
+def _profiled(run: Any, settings: Any, out: Path) -> dict[str, Any]:
+    """`run(settings)` under cProfile; the top functions by cumulative and by own time to `out`."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    report: dict[str, Any] = profiler.runcall(run, settings)
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(30)
+    stats.sort_stats("tottime").print_stats(20)
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(text.getvalue(), "utf-8")
+    report["profile"] = str(out)
+    return report
 
 
 def _chunk_texts(settings: Any) -> list[str]:
