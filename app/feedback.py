@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from app.errors import ElsewhereError
 from ingest.schema import has_chinese
@@ -102,7 +102,7 @@ class FeedbackStore:
         self._db.close()
 
 
-def _feedback(row: tuple) -> Feedback:
+def _feedback(row: tuple[Any, ...]) -> Feedback:  # a sqlite3 row
     fid, created, question, answer, cited, vote, comment, market = row
     return Feedback(fid, created, question, answer, tuple(json.loads(cited)), vote, comment, market)
 

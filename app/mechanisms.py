@@ -54,7 +54,7 @@ class MechanismMatcher:
         ).hexdigest()[:16]
         path = cache_dir / f"mechanisms-{key}.npy" if cache_dir else None
         if path is not None and path.exists():
-            return np.load(path)
+            return np.asarray(np.load(path), dtype=np.float32)
         vectors = _unit(np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32))
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)

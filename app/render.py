@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from app.retrieval import SearchResult
 from ingest.state import CaseRecord
@@ -67,7 +68,7 @@ def case_markdown(record: CaseRecord, esc: Escape = _same) -> str:
     return "\n".join(lines)
 
 
-def source_line(source: dict, esc: Escape = _same) -> str:
+def source_line(source: dict[str, Any], esc: Escape = _same) -> str:
     """`title, publisher, year`, the title a link when the source has a URL."""
     title = esc(str(source["title"]))
     url = str(source.get("url") or "")

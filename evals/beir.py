@@ -72,7 +72,9 @@ class BeirResult:
         return "\n".join(lines) + "\n"
 
 
-def load_beir(folder: Path, split: str) -> tuple[list[dict], dict[str, str], dict]:
+def load_beir(
+    folder: Path, split: str
+) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, dict[str, int]]]:
     """Corpus rows, query texts and qrels for one split, with clear errors for a bad folder."""
     try:
         corpus = [json.loads(line) for line in (folder / "corpus.jsonl").open(encoding="utf-8")]
@@ -123,7 +125,9 @@ def run_beir(
     def docs(rankings: list[tuple[list[str], float]], rrf_k: int = 60) -> dict[str, float]:
         return _doc_scores(retriever, fuse(rankings, rrf_k))
 
-    def score(runs: dict[str, dict[str, float]], qrels: dict, ids: list[str]) -> dict[str, float]:
+    def score(
+        runs: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]], ids: list[str]
+    ) -> dict[str, float]:
         qr = Qrels({q: qrels[q] for q in ids})
         run = Run({q: runs[q] or {"__none__": 0.0} for q in ids})
         result = evaluate(qr, run, ["ndcg@10", "recall@100"])
@@ -197,7 +201,7 @@ def run_beir(
     return BeirResult(folder.name, split, configs, tuned, len(test_ids), len(corpus))
 
 
-def _doc_text(doc: dict) -> str:
+def _doc_text(doc: dict[str, Any]) -> str:
     return f"{doc.get('title', '')}\n{doc.get('text', '')}".strip()
 
 
@@ -207,7 +211,7 @@ def _doc_scores(retriever: Retriever, chunk_scores: dict[str, float]) -> dict[st
 
 
 def _beir_retriever(
-    settings: Settings, folder: Path, corpus: list[dict], status: Status
+    settings: Settings, folder: Path, corpus: list[dict[str, Any]], status: Status
 ) -> Retriever:
     """One chunk per document: BM25 in memory, vectors in a cached Chroma collection."""
     from langchain_chroma import Chroma
@@ -254,7 +258,7 @@ def _beir_retriever(
     return Retriever(doc_records, keyword, stores, config)
 
 
-def _doc_record(doc: dict) -> CaseRecord:
+def _doc_record(doc: dict[str, Any]) -> CaseRecord:
     return CaseRecord(
         case_id=str(doc["_id"]),
         company=doc.get("title", "")[:80],

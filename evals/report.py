@@ -8,6 +8,7 @@ import warnings
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from evals.harness import METRICS, PRIMARY, ConfigResult
 
@@ -22,7 +23,9 @@ def run_stamp(out_dir: Path) -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def write_outputs(results: list[ConfigResult], out_dir: Path, meta: dict) -> dict[str, Path]:
+def write_outputs(
+    results: list[ConfigResult], out_dir: Path, meta: dict[str, Any]
+) -> dict[str, Path]:
     stamp = run_stamp(out_dir)
     paths = {
         "json": out_dir / f"eval-{stamp}.json",
@@ -36,7 +39,7 @@ def write_outputs(results: list[ConfigResult], out_dir: Path, meta: dict) -> dic
     return paths
 
 
-def markdown_table(results: list[ConfigResult], meta: dict) -> str:
+def markdown_table(results: list[ConfigResult], meta: dict[str, Any]) -> str:
     head = [
         "config",
         *[f"{m} tune" for m in METRICS[:1]],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app.errors import ElsewhereError
 from evals.gold import GOLD_PATH, GoldQuestion, gold_problems, load_gold
@@ -49,7 +49,7 @@ def select_configs(names: str | None) -> tuple[ConfigSpec, ...]:
 
 def run_gold_eval(
     settings: Settings, specs: tuple[ConfigSpec, ...], status: Status
-) -> tuple[list[ConfigResult], dict, list[GoldQuestion]]:
+) -> tuple[list[ConfigResult], dict[str, Any], list[GoldQuestion]]:
     from evals.harness import prepare_searchers
 
     questions = checked_gold(settings)  # no-match ones are scored by the weak-flag P/R only
@@ -70,7 +70,7 @@ class GoldReport:
     """Everything `elsewhere eval gold` shows: results, where they were written, the gate."""
 
     results: list[ConfigResult]
-    meta: dict
+    meta: dict[str, Any]
     outputs: dict[str, Path]
     gate: GateResult | None = None
     baseline_written: Path | None = None
@@ -79,7 +79,7 @@ class GoldReport:
     def passed(self) -> bool:
         return self.gate is None or self.gate.passed
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return {
             "meta": self.meta,
             "configs": [asdict(r) for r in self.results],

@@ -302,7 +302,9 @@ def _recorded_as_verified(target: Path, model: PackagedModel) -> bool:
         record = json.loads(_record_path(target).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return record == {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": model.sha256}
+    return bool(
+        record == {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": model.sha256}
+    )
 
 
 def _write_record(target: Path, digest: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
@@ -79,10 +80,11 @@ def build_app(
             add_case.build(ctx, picks, table)
             evals.build(ctx)
     app.queue(max_size=MAX_QUEUED, default_concurrency_limit=None)
-    return app
+    built: gr.Blocks = app
+    return built
 
 
-def launch_options(settings: Settings) -> dict:
+def launch_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for `Blocks.launch` that every launch shares (tests included)."""
     return {
         "css": CSS,

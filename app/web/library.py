@@ -51,7 +51,8 @@ def build(ctx: WebContext) -> gr.Dataframe:
 
     def open_row(evt: gr.SelectData) -> str:
         row = evt.row_value or []
-        return open_case(str(row[0]) if row else "")
+        shown: str = open_case(str(row[0]) if row else "")
+        return shown
 
     with gr.Tab(t("tab_library"), id="library"):
         with gr.Row():
