@@ -9,6 +9,7 @@ mechanism's similarity is its best phrasing's cosine. With the multilingual enco
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,18 +62,30 @@ class MechanismMatcher:
             np.save(path, vectors)
         return vectors
 
-    def similarities(self, question: str) -> list[MechanismMatch]:
-        """Every mechanism with its best phrasing's cosine to the question, best first."""
-        query = _unit(np.asarray([self.embeddings.embed_query(question)], dtype=np.float32))[0]
+    def similarities(
+        self, question: str, vector: Sequence[float] | None = None
+    ) -> list[MechanismMatch]:
+        """Every mechanism with its best phrasing's cosine to the question, best first;
+        `vector`: the question's embedding by the same model, when the caller has it."""
+        if vector is None:
+            vector = self.embeddings.embed_query(question)
+        query = _unit(np.asarray([vector], dtype=np.float32))[0]
         cosines = self._vectors @ query
         best = np.full(len(self.mechanisms), -1.0, dtype=np.float32)
         np.maximum.at(best, self._owners, cosines)
         order = np.argsort(-best, kind="stable")
         return [MechanismMatch(self.mechanisms[i].id, round(float(best[i]), 4)) for i in order]
 
-    def match(self, question: str, min_similarity: float, top: int) -> list[MechanismMatch]:
+    def match(
+        self,
+        question: str,
+        min_similarity: float,
+        top: int,
+        vector: Sequence[float] | None = None,
+    ) -> list[MechanismMatch]:
         """The mechanisms the question most likely describes (at most `top`, above the bar)."""
-        return [m for m in self.similarities(question)[:top] if m.similarity >= min_similarity]
+        found = self.similarities(question, vector)[:top]
+        return [m for m in found if m.similarity >= min_similarity]
 
 
 def definitions(ids: list[str], language: str = "en") -> str:

@@ -27,10 +27,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-CHUNKS_PER_CASE = 13  # what the synthetic generator yields at the default 220-token budget
+CHUNKS_PER_CASE = 13
+PHASES = (
+    "encode",
+    "ingest",
+    "search",
+    "open",
+)  # what the synthetic generator yields at the default 220-token budget
 
 
 def main() -> None:
@@ -54,19 +62,24 @@ def main() -> None:
 def run_size(chunks: int, mode: str, profile: bool = False) -> dict[str, Any]:
     from evals.synthetic import write_synthetic_library
 
-    with tempfile.TemporaryDirectory(prefix="elsewhere-bench-") as tmp:
-        root = Path(tmp)
-        cases = write_synthetic_library(root / "cases", math.ceil(chunks / CHUNKS_PER_CASE))
+    keep = os.environ.get("BENCH_KEEP")
+    phases = os.environ.get("BENCH_PHASES", "encode,ingest,search").split(",")
+    with _workdir(keep, f"{mode}-{chunks}") as root:
+        if "ingest" in phases or not (root / "cases").is_dir():
+            cases = write_synthetic_library(root / "cases", math.ceil(chunks / CHUNKS_PER_CASE))
+        else:  # BENCH_KEEP + BENCH_PHASES=search: the library and index of an earlier run
+            cases = root / "cases"
         server = _start_server(root) if mode == "server" else None
         try:
             base = {"cases_dir": str(cases), "data_dir": str(root / "data")}
             if server is not None:
                 base["chroma_url"] = server.url
             result: dict[str, Any] = {"mode": mode, "target_chunks": chunks}
-            result["encode"] = _child("encode", base)
             profiled = {"_profile": f".bench/profile-{mode}"} if profile else {}
-            result["ingest"] = _child("ingest", {**base, **profiled})
-            result["search"] = _child("search", {**base, **profiled})
+            for phase in ("encode", "ingest", "search"):
+                if phase in phases:
+                    options = base if phase == "encode" else {**base, **profiled}
+                    result[phase] = _child(phase, options)
             if server is not None:
                 reader = {**base, "data_dir": str(root / "reader-data")}
                 result["second_instance"] = _child("open", reader)
@@ -78,8 +91,24 @@ def run_size(chunks: int, mode: str, profile: bool = False) -> dict[str, Any]:
         finally:
             if server is not None:
                 server.stop()
-    result["overhead_ratio"] = round(result["ingest"]["seconds"] / result["encode"]["seconds"], 3)
+    if "ingest" in result and "encode" in result:
+        result["overhead_ratio"] = round(
+            result["ingest"]["seconds"] / result["encode"]["seconds"], 3
+        )
     return result
+
+
+@contextmanager
+def _workdir(keep: str | None, name: str) -> Iterator[Path]:
+    """A temp dir removed afterwards, or with BENCH_KEEP=DIR the kept DIR/<name> (so that a
+    later BENCH_PHASES=search run re-measures search on the same index)."""
+    if keep:
+        root = Path(keep) / name
+        root.mkdir(parents=True, exist_ok=True)
+        yield root
+        return
+    with tempfile.TemporaryDirectory(prefix="elsewhere-bench-") as tmp:
+        yield Path(tmp)
 
 
 def _start_server(root: Path) -> Any:
@@ -108,10 +137,13 @@ def _phase(phase: str, options: dict[str, Any]) -> None:
         **{k: Path(v) if k.endswith("_dir") else v for k, v in options.items()}
     )
     run = {"encode": _encode, "ingest": _ingest, "search": _search, "open": _open}[phase]
-    if profile:
-        report = _profiled(run, settings, Path(f"{profile}-{phase}.txt"))
-    else:
-        report = run(settings)
+    try:
+        if profile:
+            report = _profiled(run, settings, Path(f"{profile}-{phase}.txt"))
+        else:
+            report = run(settings)
+    except Exception as exc:  # reported, so the phases measured before it are still saved
+        report = {"error": f"{type(exc).__name__}: {exc}"[:500]}
     report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     sys.stdout.write(json.dumps(report) + "\n")
 
@@ -252,14 +284,26 @@ def _peak_rss_mb(pid: int | None) -> float | None:
 
 
 def _line(r: dict[str, Any]) -> str:
-    e, i, s = r["encode"], r["ingest"], r["search"]
-    text = (
-        f"[{r['mode']}] {i['chunks']} chunks: raw encode {e['per_s']}/s, ingest {i['per_s']}/s "
-        f"-> {r['overhead_ratio']}x; search p50 {s['p50_ms']} ms p95 {s['p95_ms']} ms (dense "
-        f"{s['dense_p50_ms']}, BM25 {s['keyword_p50_ms']}; query encoding excluded); peak RSS "
-        f"encode {e['peak_rss_mb']} / ingest {i['peak_rss_mb']} / search {s['peak_rss_mb']} MB; "
-        f"index {r['index_mb']} MB"
-    )
+    failed = [
+        f"{phase} failed: {r[phase]['error']}" for phase in PHASES if "error" in r.get(phase, {})
+    ]
+    if failed:
+        return f"[{r['mode']}] {r['target_chunks']} chunks: " + "; ".join(failed)
+    parts = [f"[{r['mode']}] {r['target_chunks']} chunks:"]
+    if "encode" in r and "ingest" in r:
+        e, i = r["encode"], r["ingest"]
+        parts.append(
+            f"raw encode {e['per_s']}/s, ingest {i['per_s']}/s ({i['chunks']} chunks) -> "
+            f"{r['overhead_ratio']}x; peak RSS encode {e['peak_rss_mb']} / ingest "
+            f"{i['peak_rss_mb']} MB;"
+        )
+    if "search" in r:
+        s = r["search"]
+        parts.append(
+            f"search p50 {s['p50_ms']} ms p95 {s['p95_ms']} ms (dense {s['dense_p50_ms']}, "
+            f"BM25 {s['keyword_p50_ms']}; query encoding excluded), peak RSS {s['peak_rss_mb']} MB;"
+        )
+    text = " ".join(parts) + f" index {r['index_mb']} MB"
     if "second_instance" in r:
         text += (
             f"; server peak {r['server_peak_rss_mb']} MB; a second instance opened (pull + BM25) "

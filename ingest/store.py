@@ -137,6 +137,15 @@ def open_store(
     )
 
 
+def collection_of(store: Chroma) -> Collection:
+    """The Chroma collection behind a LangChain store. Search asks it for ids and distances only:
+    LangChain's similarity search also fetches every hit's text and metadata (measured at 100k
+    chunks: 72 ms for 320 hits with them, 3-11 ms without), and the retriever has both already.
+    langchain-chroma has no public accessor for it."""
+    collection: Collection = store._collection
+    return collection
+
+
 def records_collection(client: ClientAPI, settings: Settings) -> Collection:
     return client.get_or_create_collection(records_name(settings))
 

@@ -169,3 +169,49 @@ def test_weak_flag_follows_the_calibrated_bar(settings):
     assert off_topic.weak and off_topic.match is not None and off_topic.match < 0.99
     lenient = strict.with_config(RetrievalConfig(weak_below=0.0))
     assert not lenient.search("handset pricing", k=3).weak
+
+
+def _exact_nearest(store, question: str, market: str, chunks) -> list[float]:
+    """Brute force over every stored vector: the cosine distances of the market's nearest
+    chunks, the filtered search's answer by definition."""
+    import numpy as np
+
+    from ingest.store import collection_of
+
+    stored = collection_of(store).get(include=["embeddings"])
+    vectors = np.asarray(stored["embeddings"], dtype=np.float64)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    query = np.asarray(store.embeddings.embed_query(question), dtype=np.float64)
+    distances = 1.0 - vectors @ (query / np.linalg.norm(query))
+    pairs = zip(stored["ids"], distances, strict=True)
+    inside = [d for cid, d in pairs if chunks[cid]["market"] == market]
+    return sorted(inside)
+
+
+@pytest.mark.parametrize("claimed_share", [None, 1.0])
+def test_market_filtered_dense_search_is_the_exact_filtered_nearest(
+    retriever, claimed_share, monkeypatch
+):
+    """The market is filtered after an over-fetch, not by Chroma's slow `where`; the chunks it
+    returns are still the market's nearest (compared by distance: the test encoder has ties).
+    Claiming the market holds every chunk makes the over-fetch too small, so the store must be
+    asked again with the filter, and the answer is the same."""
+    import dataclasses
+
+    scoped = retriever.with_config(RetrievalConfig(candidates=5))
+    if claimed_share is not None:
+        snapshot = scoped._snapshot
+        claimed = {market: claimed_share for market in snapshot.market_share}
+        scoped._snapshot = dataclasses.replace(snapshot, market_share=claimed)
+    queries = []
+    nearest = scoped._nearest
+    monkeypatch.setattr(scoped, "_nearest", lambda *a: queries.append(a[3]) or nearest(*a))
+    store = scoped.dense[0]
+    question = "deposits for shared bikes and scooters"
+    for market in (Market.CHINA, Market.OVERSEAS):
+        got = scoped.dense_scored(store, question, market)
+        exact = _exact_nearest(store, question, market.value, scoped._chunks)[:5]
+        assert [round(d, 4) for _, d in got] == [round(d, 4) for d in exact]
+        assert {scoped._chunks[cid]["market"] for cid, _ in got} == {market.value}
+    refiltered = [where for where in queries if where is not None]
+    assert bool(refiltered) == (claimed_share is not None)
