@@ -1,6 +1,7 @@
 """`make bench-scale`: how ingest and search grow with the library, on synthetic cases.
 
     BENCH_CHUNKS=1000,10000 BENCH_MODES=embedded,server make bench-scale
+    BENCH_KEEP=DIR ... make bench-scale; BENCH_KEEP=DIR BENCH_PHASES=search make bench-scale
 
 For each size (in chunks; about 13 per synthetic case) and mode (embedded Chroma, or a `chroma
 run` server on loopback), in a temp dir that is removed afterwards:
@@ -23,6 +24,7 @@ import json
 import math
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -64,7 +66,7 @@ def run_size(chunks: int, mode: str, profile: bool = False) -> dict[str, Any]:
 
     keep = os.environ.get("BENCH_KEEP")
     phases = os.environ.get("BENCH_PHASES", "encode,ingest,search").split(",")
-    with _workdir(keep, f"{mode}-{chunks}") as root:
+    with _workdir(keep, f"{mode}-{chunks}", fresh="ingest" in phases) as root:
         if "ingest" in phases or not (root / "cases").is_dir():
             cases = write_synthetic_library(root / "cases", math.ceil(chunks / CHUNKS_PER_CASE))
         else:  # BENCH_KEEP + BENCH_PHASES=search: the library and index of an earlier run
@@ -81,6 +83,7 @@ def run_size(chunks: int, mode: str, profile: bool = False) -> dict[str, Any]:
                     options = base if phase == "encode" else {**base, **profiled}
                     result[phase] = _child(phase, options)
             if server is not None:
+                shutil.rmtree(root / "reader-data", ignore_errors=True)  # a kept dir's last one
                 reader = {**base, "data_dir": str(root / "reader-data")}
                 result["second_instance"] = _child("open", reader)
                 result["server_peak_rss_mb"] = _peak_rss_mb(server.pid)
@@ -99,11 +102,14 @@ def run_size(chunks: int, mode: str, profile: bool = False) -> dict[str, Any]:
 
 
 @contextmanager
-def _workdir(keep: str | None, name: str) -> Iterator[Path]:
+def _workdir(keep: str | None, name: str, fresh: bool) -> Iterator[Path]:
     """A temp dir removed afterwards, or with BENCH_KEEP=DIR the kept DIR/<name> (so that a
-    later BENCH_PHASES=search run re-measures search on the same index)."""
+    later BENCH_PHASES=search run re-measures search on the same index); `fresh` empties a
+    kept one first, so an ingest is always measured from nothing."""
     if keep:
         root = Path(keep) / name
+        if fresh and root.exists():
+            shutil.rmtree(root)
         root.mkdir(parents=True, exist_ok=True)
         yield root
         return
