@@ -3,12 +3,16 @@
 The question is embedded once and compared with every phrasing of every mechanism in the
 vocabulary (name + definition and the keyword-free paraphrases, English and Chinese); a
 mechanism's similarity is its best phrasing's cosine. With the multilingual encoder,
-"硬件不赚钱" and "we sell the device at cost" both land on razor-and-blade.
+"硬件不赚钱" and "we sell the device at cost" both land on razor-and-blade. A question that
+names a mechanism outright (拼团, "freemium", "cash on delivery") matches it whatever the
+cosine says: the encoder can miss a short name inside a long question.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,10 +86,47 @@ class MechanismMatcher:
         min_similarity: float,
         top: int,
         vector: Sequence[float] | None = None,
+        names: bool = False,
     ) -> list[MechanismMatch]:
-        """The mechanisms the question most likely describes (at most `top`, above the bar)."""
-        found = self.similarities(question, vector)[:top]
-        return [m for m in found if m.similarity >= min_similarity]
+        """The mechanisms the question most likely describes (at most `top`, above the bar);
+        with `names`, those it names come first, at similarity 1.0."""
+        found = self.similarities(question, vector)
+        if names:
+            named = named_mechanisms(question)
+            found = [MechanismMatch(m.id, 1.0) for m in found if m.id in named] + [
+                m for m in found if m.id not in named
+            ]
+        return [m for m in found[:top] if m.similarity >= min_similarity]
+
+
+_GENERIC = {"social"}  # name parts too common to mean the mechanism ("Social / team buying")
+
+
+@functools.cache
+def _name_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """(mechanism id, pattern) for every part of every name: "Razor and blade (hardware at
+    cost)" gives "razor and blade" and "hardware at cost"; "资产即服务（换电、租赁）" gives
+    资产即服务, 换电 and 租赁. English parts match whole words (plural allowed), Chinese parts
+    as text."""
+    patterns = []
+    for mechanism in load_mechanisms():
+        for name in (mechanism.name_en, mechanism.name_zh):
+            for part in re.split(r"\s*(?:/|\(|\)|（|）|、|，|,)\s*", name):
+                part = part.strip().lower()
+                if not part or part in _GENERIC:
+                    continue
+                if re.search(r"[\u4e00-\u9fff]", part):
+                    patterns.append((mechanism.id, re.compile(re.escape(part))))
+                elif len(part) >= 6:
+                    body = r"[\s-]+".join(re.escape(w) for w in part.replace("-", " ").split())
+                    patterns.append((mechanism.id, re.compile(rf"(?<![a-z]){body}s?(?![a-z])")))
+    return tuple(patterns)
+
+
+def named_mechanisms(text: str) -> set[str]:
+    """The mechanisms whose name (or a part of it) the text contains."""
+    lowered = text.lower()
+    return {mechanism for mechanism, pattern in _name_patterns() if pattern.search(lowered)}
 
 
 def definitions(ids: list[str], language: str = "en") -> str:

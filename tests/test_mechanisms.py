@@ -52,3 +52,32 @@ def test_duplicate_id_is_refused():
     with pytest.raises(LibraryError) as info:
         parse_mechanisms([ENTRY, ENTRY], "vocab.yaml")
     assert "entry 2 (razor-and-blade): duplicate id 'razor-and-blade'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("拼团这种模式在海外有人做成功吗？", {"team-buying"}),  # the Chinese name
+        ("Who made freemium work for small teams?", {"freemium"}),
+        ("bike sharing deposits in China", {"customer-float"}),  # a part in parentheses
+        ("我们想试试换电，有先例吗", {"asset-as-a-service"}),  # 资产即服务（换电、租赁）
+        ("Cash-on-delivery in Africa", {"cash-on-delivery"}),  # hyphens, any case
+        ("social media ads for a bakery", set()),  # "Social / team buying": too generic a part
+        ("a subscriptionless model", set()),  # whole words only
+    ],
+)
+def test_a_question_naming_a_mechanism_matches_it(question, expected):
+    from app.mechanisms import named_mechanisms
+
+    assert named_mechanisms(question) == expected
+
+
+def test_named_mechanism_matches_first_even_below_the_bar():
+    from app.mechanisms import MechanismMatcher
+    from ingest.embed import make_embeddings
+
+    matcher = MechanismMatcher(make_embeddings("hash"))
+    found = matcher.match("拼团这种模式在海外有人做成功吗？", 0.99, 2, names=True)
+    assert found[0].id == "team-buying" and found[0].similarity == 1.0
+    assert all(m.similarity >= 0.99 for m in found)
+    assert "team-buying" not in [m.id for m in matcher.match("拼团这种模式", 0.99, 2)]
