@@ -47,15 +47,20 @@ def industry_label(industry: str, language: str) -> str:
     return words[0] if words else industry.replace("-", " ")
 
 
+def phrase_pattern(phrase: str) -> re.Pattern[str]:
+    """An English phrase as whole words in lowercased text: spaces or hyphens between its
+    words, a plural ending allowed ("food delivery" matches "food-delivery apps")."""
+    body = r"[\s-]+".join(re.escape(part) for part in phrase.lower().split())
+    return re.compile(rf"(?<![a-z0-9]){body}(?:e?s)?(?![a-z0-9])")
+
+
 @functools.cache
 def _terms() -> tuple[Term, ...]:
     """Every term, longest first (so an overlapping shorter term loses)."""
     terms = []
     for industry, words in _entries().items():
         for word in words["en"]:
-            body = r"[\s-]+".join(re.escape(part) for part in word.lower().split())
-            pattern = re.compile(rf"(?<![a-z0-9]){body}(?:e?s)?(?![a-z0-9])")
-            terms.append(Term(industry, word, pattern))
+            terms.append(Term(industry, word, phrase_pattern(word)))
         for word in words["zh"]:
             terms.append(Term(industry, word, re.compile(re.escape(word))))
     return tuple(sorted(terms, key=lambda t: -len(t.text)))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from app.industries import phrase_pattern
 from ingest.mechanisms import Mechanism, load_mechanisms
 
 if TYPE_CHECKING:
@@ -118,8 +119,7 @@ def _name_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
                 if re.search(r"[\u4e00-\u9fff]", part):
                     patterns.append((mechanism.id, re.compile(re.escape(part))))
                 elif len(part) >= 6:
-                    body = r"[\s-]+".join(re.escape(w) for w in part.replace("-", " ").split())
-                    patterns.append((mechanism.id, re.compile(rf"(?<![a-z]){body}s?(?![a-z])")))
+                    patterns.append((mechanism.id, phrase_pattern(part.replace("-", " "))))
     return tuple(patterns)
 
 
