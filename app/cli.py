@@ -507,7 +507,8 @@ def compare(
 @cli.group("eval", invoke_without_command=True)
 @click.pass_context
 def eval_group(ctx: click.Context) -> None:
-    """Measure retrieval (gold questions; a BEIR dataset) or answers. Plain `eval` = `eval gold`."""
+    """Measure retrieval (gold questions; a BEIR dataset), answers, or the moves points open
+    with. Plain `eval` = `eval gold`."""
     if ctx.invoked_subcommand is None:
         ctx.invoke(eval_gold)
 
@@ -599,6 +600,27 @@ def eval_beir(
     else:
         click.echo(result.markdown())
         click.echo(f"outputs: {', '.join(str(p) for p in paths.values())}", err=True)
+
+
+@eval_group.command("moves")
+@OUT_OPTION
+@JSON_OPTION
+@click.pass_context
+@_edge
+def eval_moves(ctx: click.Context, out: Path, as_json: bool) -> None:
+    """Which sentence a point opens with, against evals/moves.jsonl: ours vs naive pickers."""
+    from evals.moves import run_moves_eval
+
+    settings = _settings(ctx)
+    status = _Progress(enabled=not as_json).status
+    report, paths = run_moves_eval(settings, out, status)
+    if as_json:
+        _echo_json(report)
+    else:
+        from evals.moves import moves_markdown
+
+        click.echo(moves_markdown(report))
+    click.echo(f"outputs: {', '.join(str(p) for p in paths.values())}", err=True)
 
 
 @eval_group.command("answers")

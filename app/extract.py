@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from app.checks import FIGURE, sentences
-from ingest.schema import ZH_SECTION, zh_points
+from ingest.schema import ZH_SECTION, has_chinese, zh_points
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -51,29 +51,59 @@ MAX_RESULT_CHARS = 360  # results run longer (figures and their years)
 DATED_BONUS = 0.06  # about a third of the spread of cosines between a case's Results sentences
 CACHE_LIMIT = 4096  # sentence vectors kept (the library has a few thousand sentences)
 QUERY_LIMIT = 32  # query vectors kept (a question, and the question with each point's move)
+# The weight of a case's matched-mechanism definitions beside the question when picking its
+# move: on evals/moves.jsonl (session 8) 0.25 raised grade-2 picks on both splits over the
+# question alone (tune 0.560 -> 0.566, holdout 0.615 -> 0.628 with MiniLM for English);
+# appending the definitions to the question (the old way) lowered them (0.522 / 0.526).
+CONTEXT_WEIGHT = 0.25
 
 
 class SentencePicker:
-    """Ranks candidate sentences by how well they answer a question."""
+    """Ranks candidate sentences by how well they answer a question.
 
-    def __init__(self, embeddings: Embeddings | None = None):
-        self.embeddings = embeddings
-        self._vectors: dict[str, list[float]] = {}
-        self._queries: dict[str, list[float]] = {}  # one answer asks with a few queries
+    With an `english` encoder (the retriever's MiniLM), English questions over English
+    sentences are scored with it, everything else with `embeddings` (the multilingual USE):
+    on the graded moves (evals/moves.jsonl, `elsewhere eval moves`), MiniLM picked the move a
+    reader wanted more often than USE for English. A `context` (the definitions of the
+    mechanisms a case matched on) adds CONTEXT_WEIGHT times its own cosine: weighed, not
+    appended to the question, where it drowned the question's own words.
+    """
+
+    def __init__(self, embeddings: Embeddings | None = None, english: Embeddings | None = None):
+        self._any = _Encoder(embeddings)
+        self._english = _Encoder(english) if english is not None else self._any
 
     def best(
-        self, question: str, candidates: Sequence[str], bonus: Sequence[float] = ()
+        self,
+        question: str,
+        candidates: Sequence[str],
+        bonus: Sequence[float] = (),
+        context: str = "",
     ) -> list[str]:
         """`candidates`, best first (a stable order for ties); `bonus[i]` is added to the
         score of `candidates[i]`."""
         if len(candidates) <= 1:
             return list(candidates)
-        scores = self._scores(question, candidates)
+        chinese = has_chinese(question) or any(has_chinese(c) for c in candidates)
+        encoder = self._any if chinese else self._english
+        scores = encoder.scores(question, candidates)
+        if context.strip():
+            extra = encoder.scores(context, candidates)
+            scores = [s + CONTEXT_WEIGHT * e for s, e in zip(scores, extra, strict=True)]
         scores = [score + (bonus[i] if i < len(bonus) else 0.0) for i, score in enumerate(scores)]
         order = sorted(range(len(candidates)), key=lambda i: -scores[i])
         return [candidates[i] for i in order]
 
-    def _scores(self, question: str, candidates: Sequence[str]) -> list[float]:
+
+class _Encoder:
+    """One sentence encoder with its vectors cached (word overlap without one)."""
+
+    def __init__(self, embeddings: Embeddings | None):
+        self.embeddings = embeddings
+        self._vectors: dict[str, list[float]] = {}
+        self._queries: dict[str, list[float]] = {}  # one answer asks with a few queries
+
+    def scores(self, question: str, candidates: Sequence[str]) -> list[float]:
         if self.embeddings is None:
             return [_overlap(question, text) for text in candidates]
         if question not in self._queries:

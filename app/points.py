@@ -546,8 +546,9 @@ def quoted_point(
     # The move that fits the question *and* the mechanism it matched on (when this case uses
     # one the question describes): "we sell the device at cost" picks the sentence on the
     # hardware margin, not the one that shares the question's words about devices.
-    query = " ".join([question, definitions(hit.mechanisms, language)]).strip()
-    did = _first_passing(picker.best(query, did_candidates(record, language)), checker, source)
+    context = definitions(hit.mechanisms, language)
+    ranked = picker.best(question, did_candidates(record, language), context=context)
+    did = _first_passing(ranked, checker, source)
     if did:
         point.fields["did"] = checker.clean(did, source, record.case_id)
     if point.fields.get("did"):

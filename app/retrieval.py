@@ -208,6 +208,15 @@ class Retriever:
         self._next_check = time.monotonic() + (settings.sync_seconds if settings else 0)
         self.scope: CaseScope | None = None
 
+    def encoder(self, name: str) -> Embeddings | None:
+        """The loaded query encoder of that name ("minilm", "use"), None when not loaded."""
+        if self._settings is None:
+            return None
+        for embedder, store in zip(self._settings.dense_embedders, self.dense, strict=False):
+            if embedder == name:
+                return store.embeddings
+        return None
+
     def scoped(self, scope: CaseScope) -> Retriever:
         """A view of the same index that only returns cases within `scope`."""
         view = copy.copy(self)

@@ -109,6 +109,7 @@ class AnswerCheck:
     notice: str | None
     quoted: int = 0
     unfaithful: list[str] = field(default_factory=list)
+    on_topic: int = 0  # points on a case the gold set marks relevant to the question
 
 
 def check_shown(
@@ -151,6 +152,10 @@ def check_shown(
         notice=shown.notice,
         quoted=shown.quoted,
         unfaithful=unfaithful,
+        on_topic=sum(
+            bool(p.cases) and all(question.relevant.get(c, 0) > 0 for c in p.cases)
+            for p in case_points
+        ),
     )
 
 
@@ -335,6 +340,9 @@ def summarize(checks: list[AnswerCheck], questions: Sequence[GoldQuestion]) -> d
         "language_match": _share(sum(c.language_ok for c in checks), len(checks)),
         "verbatim_copy_share": _share(sum(c.copies for c in checks), points),
         "quoted_point_share": _share(sum(c.quoted for c in checks), points),
+        "on_topic_share": _share(
+            sum(c.on_topic for c in answered), sum(c.points for c in answered)
+        ),
         "gold_recall": _round(statistics.mean(recalls)) if recalls else None,
         "no_match_recall": _share(len(said & expected), len(expected)),
         "no_match_precision": _share(len(said & expected), len(said)),
@@ -388,6 +396,7 @@ MEASURES = (
     ("language_match", "answer in the question's language (goal 1.0)"),
     ("verbatim_copy_share", "points that copy the case summary"),
     ("quoted_point_share", "points quoted from the case, not written by the model"),
+    ("on_topic_share", "points on a case the gold set marks relevant"),
     ("gold_recall", "gold companies among the cited cases"),
     ("no_match_recall", "no-match questions answered 'no direct answer'"),
     ("no_match_precision", "'no direct answer' that were right"),

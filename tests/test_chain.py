@@ -12,7 +12,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 
-from app.chain import AnswerEngine, Brief, Done, Token, heuristic_condense
+from app.chain import RELEVANT_SHARE, AnswerEngine, Brief, Done, Token, heuristic_condense
 from app.points import case_excerpt
 from app.prompts import render
 from app.retrieval import Retriever
@@ -60,6 +60,9 @@ def engine(retriever, enc, model, **kw) -> AnswerEngine:
     """An engine whose English points the (fake) model writes, unless `points` says otherwise:
     most tests here are about that path."""
     kw.setdefault("points", "model")
+    # Most tests here need all three starter cases answered; the six tiny cases score far
+    # apart on BM25, so the relevance floor (tested on its own below) is off for them.
+    kw.setdefault("relevant_share", 0.0)
     return AnswerEngine(retriever, model, enc, {"provider": "fake", "model": "scripted"}, **kw)
 
 
@@ -248,7 +251,9 @@ def test_by_default_english_points_are_the_cases_own_sentences(retriever, enc):
     """The default (llm_points=quoted): no model call for a point; each move is a What they did
     sentence of its case, each result a Results sentence, cited like a written point."""
     model = scripted(*GOOD, TRANSFER)
-    engine_ = AnswerEngine(retriever, model, enc, {"provider": "fake", "model": "scripted"})
+    engine_ = AnswerEngine(
+        retriever, model, enc, {"provider": "fake", "model": "scripted"}, relevant_share=0.0
+    )
     answer = engine_.ask("membership fee outside China")
     assert model.prompts == []
     assert len(answer.points) >= 3 and all(p.quoted for p in answer.points)
@@ -259,6 +264,27 @@ def test_by_default_english_points_are_the_cases_own_sentences(retriever, enc):
         assert p.text.startswith(f"**[{n}] ") and p.text.endswith(f"[{n}]")
     assert "**What you could borrow:**" in answer.answer_markdown
     assert answer.corrections == [] and answer.notice is None
+
+
+def test_a_case_far_below_the_best_gets_no_point_and_the_answer_says_so(retriever, enc):
+    """The default relevance floor: the battery-swap case matched "membership fee outside
+    China" only by its market, so it stays in the brief but is not dressed up as a point."""
+    model = scripted(*GOOD, TRANSFER)
+    engine_ = AnswerEngine(retriever, model, enc, {"provider": "fake", "model": "scripted"})
+    events = list(engine_.stream("membership fee outside China"))
+    brief, answer = events[0].result, events[-1].answer
+    assert len(brief.hits) == 3
+    top, third = brief.hits[0].score, brief.hits[2].score
+    assert third < RELEVANT_SHARE * top and not brief.hits[2].mechanisms
+    cited = [p.case_id for p in answer.points]
+    assert brief.hits[2].record.case_id not in cited and cited == [
+        h.record.case_id for h in brief.hits[: len(cited)]
+    ]
+    line = f"Only {len(cited)} of the matched cases answer this directly"
+    assert line in answer.answer_markdown
+    # the line comes after the points and before the closing line
+    text = answer.answer_markdown
+    assert text.index(f"[{len(cited)}]\n") < text.index(line) < text.index("**What you could")
 
 
 def test_a_chinese_answer_is_never_quoted_from_english_cases(retriever, enc):

@@ -131,7 +131,14 @@ def test_a_good_answer_passes_every_measure():
     assert check.names_only == 0 and check.cited_points == 1
     assert check.figures == check.figures_found == 3
     assert check.foreign == [] and check.repeats == 0 and check.copies == 0
-    assert check.language_ok and check.gold_recall == 1.0
+    assert check.language_ok and check.gold_recall == 1.0 and check.on_topic == 1
+
+
+def test_a_point_on_a_case_the_question_is_not_about_is_off_topic():
+    off = "**[2] BikeGo** — BikeGo took a deposit of 299 from every rider in 2017. [2]"
+    points = (CitedPoint(GOOD_POINT, ("dash",)), CitedPoint(off, ("bike",)))
+    check = check_shown(shown(*points), QUESTION, RECORDS)
+    assert check.points == 2 and check.on_topic == 1
 
 
 def test_a_bare_list_of_names_fails():
@@ -324,15 +331,40 @@ def test_a_quoted_move_fits_the_mechanism_the_case_matched_on():
     from app.retrieval import CaseHit
 
     case = record("shop", "ShopCo", "s", "Orders doubled in 2012.")
+    # Both moves share the question's words equally; the definition of the mechanism the
+    # case matched on (weighed beside the question, app.extract.CONTEXT_WEIGHT) decides.
     case.sections["What they did"] = (
-        "ShopCo added a small fee for online orders paid at checkout in rural towns. "
-        "ShopCo let buyers pay the courier in cash at the door when parcels arrived."
+        "ShopCo gave rural buyers discounts on online orders. "
+        "ShopCo let rural buyers pay for online orders in cash at the door."
     )
     question = "how did shops get rural buyers to order online?"
     checker = Checker([], [case], "en", question)
     plain = list(quoted_point(1, CaseHit(case, 1.0), question, checker, SentencePicker()))
-    assert plain[-1].fields["did"].startswith("ShopCo added a small fee")
+    assert plain[-1].fields["did"].startswith("ShopCo gave rural buyers discounts")
     checker = Checker([], [case], "en", question)
     hit = CaseHit(case, 1.0, mechanisms=["cash-on-delivery"])
     matched = list(quoted_point(1, hit, question, checker, SentencePicker()))
-    assert matched[-1].fields["did"].startswith("ShopCo let buyers pay the courier in cash")
+    assert matched[-1].fields["did"].startswith("ShopCo let rural buyers pay for online orders")
+
+
+def test_the_picker_scores_english_with_the_english_encoder_and_chinese_with_the_other():
+    from langchain_core.embeddings import Embeddings
+
+    class Recording(Embeddings):
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            self.seen += texts
+            return [[float(len(t)), 1.0] for t in texts]
+
+        def embed_query(self, text: str) -> list[float]:
+            self.seen.append(text)
+            return [1.0, 0.0]
+
+    multilingual, english = Recording(), Recording()
+    picker = SentencePicker(multilingual, english)
+    picker.best("who waived delivery fees?", ["A pass waived fees.", "It opened stores."])
+    assert english.seen and not multilingual.seen
+    picker.best("谁免了配送费？", ["推出会员免配送费。", "开了门店。"])
+    assert "谁免了配送费？" in multilingual.seen and "谁免了配送费？" not in english.seen
