@@ -49,6 +49,10 @@ NEGATIVE_LABEL = re.compile(
 MAX_CHARS = 280  # a longer sentence is too much to read as one move or lesson
 MAX_RESULT_CHARS = 360  # results run longer (figures and their years)
 DATED_BONUS = 0.06  # about a third of the spread of cosines between a case's Results sentences
+# Each Results sentence after the first loses this much: on the graded results of
+# evals/moves.jsonl (session 8) the analyst's first sentence alone picked a good result about as
+# often as the cosine did, and the two together more often than either (see README, Moves).
+RESULT_ORDER_STEP = 0.04
 CACHE_LIMIT = 4096  # sentence vectors kept (the library has a few thousand sentences)
 QUERY_LIMIT = 32  # query vectors kept (a question, and the question with each point's move)
 # The weight of a case's matched-mechanism definitions beside the question when picking its
@@ -151,6 +155,12 @@ def dated_figure_bonus(candidates: Sequence[str]) -> list[float]:
         else 0.0
         for s in candidates
     ]
+
+
+def result_bonus(candidates: Sequence[str]) -> list[float]:
+    """The ranking bonus of a case's result sentences: `dated_figure_bonus`, less
+    RESULT_ORDER_STEP for each sentence before it (analysts lead Results with the headline)."""
+    return [b - RESULT_ORDER_STEP * i for i, b in enumerate(dated_figure_bonus(candidates))]
 
 
 def did_candidates(record: CaseRecord, language: str = "en") -> list[str]:

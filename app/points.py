@@ -37,10 +37,10 @@ from app.checks import (
 )
 from app.extract import (
     SentencePicker,
-    dated_figure_bonus,
     did_candidates,
     has_zh,
     lesson_candidates,
+    result_bonus,
     result_candidates,
 )
 from app.mechanisms import definitions
@@ -581,7 +581,7 @@ def ranked_results(
     record: CaseRecord, query: str, picker: SentencePicker, language: str = "en"
 ) -> list[str]:
     candidates = result_candidates(record, language)
-    return picker.best(query, candidates, dated_figure_bonus(candidates))
+    return picker.best(query, candidates, result_bonus(candidates))
 
 
 def closing_line(

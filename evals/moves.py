@@ -1,11 +1,13 @@
-"""Which sentence a point opens with: the move the company made about the asker's problem.
+"""Which sentences a point is made of: the move the company made about the asker's problem,
+and what happened.
 
 `evals/moves.jsonl` holds, for gold questions and the cases the product answered them with,
 every candidate move sentence (the case's What they did sentences; for a Chinese question its
-Chinese key points), graded by a reader against the question: 2 the move a PM who asked would
-want, 1 related or acceptable, 0 off the question. `elsewhere eval moves` scores the product's
-pick (`app.points.quoted_point`, the path the answer takes) beside naive pickers from the same
-run: the analyst's first sentence, shared words, and the question's cosine alone. No model.
+Chinese 做法 key points) and every candidate result sentence (its Results sentences; Chinese:
+结果), each graded by a reader against the question: 2 what a PM who asked would want, 1 related
+or acceptable, 0 off the question. `elsewhere eval moves` scores the product's picks
+(`app.points.quoted_point`, the path the answer takes) beside naive pickers from the same run:
+the analyst's first sentence, shared words, and the question's USE cosine alone. No model.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,18 +30,21 @@ MOVES_PATH = Path(__file__).with_name("moves.jsonl")
 GRADES = (0, 1, 2)
 
 
+PARTS = ("move", "result")
+
+
 @dataclass(frozen=True)
 class MoveItem:
-    """One (question, case) pair: each candidate sentence with its grade."""
+    """One (question, case) pair: each candidate move sentence with its grade, and each
+    candidate result sentence with its grade (empty where results were not graded)."""
 
     qid: str
     case_id: str
     grades: dict[str, int]
+    results: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def answerable(self) -> bool:
-        """Whether some sentence of the case is the move the question asks about."""
-        return 2 in self.grades.values()
+    def graded(self, part: str) -> dict[str, int]:
+        return self.grades if part == "move" else self.results
 
 
 def load_moves(path: Path = MOVES_PATH) -> list[MoveItem]:
@@ -50,25 +55,34 @@ def load_moves(path: Path = MOVES_PATH) -> list[MoveItem]:
             continue
         try:
             row = json.loads(line)
-            grades = {str(s["text"]): int(s["grade"]) for s in row["sentences"]}
-            if not grades or any(g not in GRADES for g in grades.values()):
-                raise ValueError(f"grades must be one of {GRADES}")
-            items.append(MoveItem(str(row["qid"]), str(row["case_id"]), grades))
+            grades = _grades(row["sentences"])
+            if not grades:
+                raise ValueError("no graded sentences")
+            results = _grades(row.get("results", []))
+            items.append(MoveItem(str(row["qid"]), str(row["case_id"]), grades, results))
         except (ValueError, TypeError, KeyError) as exc:
             raise ElsewhereError(f"{path} line {number}: not a graded move ({exc})") from None
     return items
 
 
-Picker = Callable[["GoldQuestion", "CaseHit", list[str]], str | None]
+def _grades(sentences: list[dict[str, Any]]) -> dict[str, int]:
+    grades = {str(s["text"]): int(s["grade"]) for s in sentences}
+    if any(g not in GRADES for g in grades.values()):
+        raise ValueError(f"grades must be one of {GRADES}")
+    return grades
+
+
+Pick = tuple[str | None, str | None]  # (move, result)
+Picker = Callable[["GoldQuestion", "CaseHit"], Pick]
 
 
 def pickers(retriever: Retriever) -> dict[str, Picker]:
-    """The product's pick and the naive ones, each given the question, the case as retrieved
-    for it, and the case's candidate sentences. The naive rankings pass through the same
+    """The product's picks and the naive ones, each given the question and the case as
+    retrieved for it. The naive rankings pass through the same
     checks as the product's (a sentence naming a company that is not among the cases given
     cannot be shown), so the rows compare the ranking alone."""
     from app.checks import Company
-    from app.extract import SentencePicker
+    from app.extract import SentencePicker, did_candidates, result_candidates
     from app.points import Checker, Point, case_text, quoted_point
 
     matcher = retriever.matcher
@@ -81,17 +95,20 @@ def pickers(retriever: Retriever) -> dict[str, Picker]:
     def checker(question: GoldQuestion, hit: CaseHit) -> Checker:
         return Checker(known, [hit.record], question.lang, question.q)
 
-    def product(question: GoldQuestion, hit: CaseHit, _: list[str]) -> str | None:
+    def product(question: GoldQuestion, hit: CaseHit) -> Pick:
         for item in quoted_point(1, hit, question.q, checker(question, hit), encoder):
             if isinstance(item, Point):
-                return item.fields.get("did")
-        return None
+                return item.fields.get("did"), item.fields.get("result")
+        return None, None
 
     def naive(rank: Callable[[str, list[str]], list[str]]) -> Picker:
-        def pick(question: GoldQuestion, hit: CaseHit, candidates: list[str]) -> str | None:
+        def pick(question: GoldQuestion, hit: CaseHit) -> Pick:
             check, source = checker(question, hit), case_text(hit.record)
-            ranked = rank(question.q, candidates)
-            return next((s for s in ranked if check.passes(s, source)), None)
+            moves = rank(question.q, did_candidates(hit.record, question.lang))
+            move = next((s for s in moves if check.passes(s, source)), None)
+            results = rank(question.q, result_candidates(hit.record, question.lang))
+            result = next((s for s in results if s != move and check.passes(s, source)), None)
+            return move, result
 
         return pick
 
@@ -106,16 +123,15 @@ def pickers(retriever: Retriever) -> dict[str, Picker]:
 def evaluate_moves(
     retriever: Retriever, questions: Sequence[GoldQuestion], items: Sequence[MoveItem]
 ) -> dict[str, Any]:
-    """Each picker's pick graded, per split: `good` the share of answerable pairs whose pick
-    is a grade-2 move, `fits` the share of all pairs picked at grade 1 or 2, `ungraded` picks
-    the set does not know (a case edited since it was graded)."""
-    from app.extract import did_candidates
+    """Each picker's move and result graded, per split: `good` the share of pairs with a
+    grade-2 sentence whose pick is one, `fits` the share of pairs picked at grade 1 or 2,
+    `ungraded` picks the set does not know (a case edited since it was graded)."""
     from app.retrieval import CaseHit
     from ingest.schema import Market
 
     by_id = {q.id: q for q in questions}
     chosen = pickers(retriever)
-    picks: dict[str, list[tuple[str, MoveItem, str | None]]] = {name: [] for name in chosen}
+    picks: dict[str, list[tuple[str, MoveItem, Pick]]] = {name: [] for name in chosen}
     searched: dict[str, dict[str, CaseHit]] = {}
     for item in items:
         question = by_id.get(item.qid)
@@ -127,11 +143,22 @@ def evaluate_moves(
             result = retriever.search(question.q, k=10, asker=asker)
             searched[question.id] = {h.record.case_id: h for h in result.hits}
         hit = searched[question.id].get(item.case_id) or CaseHit(record, 0.0)
-        candidates = did_candidates(record, question.lang)
         for name, pick in chosen.items():
-            picks[name].append((question.split, item, pick(question, hit, candidates)))
+            picks[name].append((question.split, item, pick(question, hit)))
     return {
-        name: {split: _scores([(i, p) for s, i, p in rows if s == split]) for split in _splits()}
+        name: {
+            part: {
+                split: _scores(
+                    [
+                        (i.graded(part), p[index])
+                        for s, i, p in rows
+                        if s == split and i.graded(part)
+                    ]
+                )
+                for split in _splits()
+            }
+            for index, part in enumerate(PARTS)
+        }
         for name, rows in picks.items()
     }
 
@@ -165,10 +192,11 @@ def _splits() -> tuple[str, ...]:
     return SPLITS
 
 
-def _scores(rows: Sequence[tuple[MoveItem, str | None]]) -> dict[str, Any]:
-    graded = [(item, item.grades.get(pick or "")) for item, pick in rows]
-    known = [(item, g) for item, g in graded if g is not None]
-    answerable = [g for item, g in known if item.answerable]
+def _scores(rows: Sequence[tuple[dict[str, int], str | None]]) -> dict[str, Any]:
+    """`rows`: each pair's graded sentences and the sentence picked for it (None: nothing)."""
+    graded = [(grades, grades.get(pick or "")) for grades, pick in rows]
+    known = [(grades, g) for grades, g in graded if g is not None]
+    answerable = [g for grades, g in known if 2 in grades.values()]
     return {
         "pairs": len(rows),
         "good": _share(sum(g == 2 for g in answerable), len(answerable)),
@@ -183,16 +211,17 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def moves_markdown(report: dict[str, Any]) -> str:
-    """One row per picker and split."""
+    """One row per picker, part (move, result) and split."""
     lines = [
-        "| picker | split | pairs | good move (grade 2, of answerable) | fits (grade >= 1) "
-        "| mean grade | ungraded |",
-        "|---|---|---|---|---|---|---|",
+        "| picker | part | split | pairs | good (grade 2, of pairs that have one) "
+        "| fits (grade >= 1) | mean grade | ungraded |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for name, splits in report.items():
-        for split, s in splits.items():
-            lines.append(
-                f"| {name} | {split} | {s['pairs']} | {s['good']} | {s['fits']} "
-                f"| {s['mean_grade']} | {s['ungraded']} |"
-            )
+    for name, parts in report.items():
+        for part, splits in parts.items():
+            for split, s in splits.items():
+                lines.append(
+                    f"| {name} | {part} | {split} | {s['pairs']} | {s['good']} | {s['fits']} "
+                    f"| {s['mean_grade']} | {s['ungraded']} |"
+                )
     return "\n".join(lines)

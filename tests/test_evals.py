@@ -191,9 +191,9 @@ def test_synthetic_cases_are_valid_marked_and_never_written_into_cases(tmp_path)
 
 def test_graded_moves_match_the_gold_set_and_the_cases():
     """Every graded pair names a gold question and a case of the library, and nearly every
-    graded sentence is still one of its case's move candidates (a case edited since it was
+    graded sentence is still one of its case's move or result candidates (a case edited since it was
     graded shows up here, and as `ungraded` in `elsewhere eval moves`)."""
-    from app.extract import did_candidates
+    from app.extract import did_candidates, result_candidates
     from evals.moves import load_moves
     from ingest.state import CaseRecord
 
@@ -202,12 +202,17 @@ def test_graded_moves_match_the_gold_set_and_the_cases():
     items = load_moves()
     assert len(items) >= 250 and sum(gold[i.qid].lang == "zh" for i in items) >= 60
     assert {gold[i.qid].split for i in items} == {"tune", "holdout"}
+    assert sum(bool(i.results) for i in items) >= 250
     current = total = 0
     for item in items:
         assert item.qid in gold and item.case_id in records
-        candidates = set(did_candidates(records[item.case_id], gold[item.qid].lang))
-        total += len(item.grades)
-        current += len(candidates & set(item.grades))
+        record, lang = records[item.case_id], gold[item.qid].lang
+        for grades, candidates in (
+            (item.grades, did_candidates(record, lang)),
+            (item.results, result_candidates(record, lang)),
+        ):
+            total += len(grades)
+            current += len(set(candidates) & set(grades))
     assert current / total >= 0.9
 
 
@@ -224,12 +229,12 @@ def test_a_malformed_graded_move_names_its_line(tmp_path):
 
 
 def test_move_scores_count_good_picks_and_unknown_ones():
-    from evals.moves import MoveItem, _scores
+    from evals.moves import _scores
 
-    answerable = MoveItem("q1", "a", {"Right move.": 2, "Side note.": 0})
-    none_good = MoveItem("q2", "b", {"Related.": 1, "Off.": 0})
+    answerable = {"Right move.": 2, "Side note.": 0}
+    none_good = {"Related.": 1, "Off.": 0}
     scores = _scores([(answerable, "Side note."), (none_good, "Related."), (answerable, "New.")])
     # the off pick of an answerable pair is not good; the other pair has no good move to find
     assert scores == {"pairs": 3, "good": 0.0, "fits": 0.5, "mean_grade": 0.5, "ungraded": 1}
-    scores = _scores([(answerable, "Right move."), (none_good, "Off.")])
-    assert scores["good"] == 1.0 and scores["fits"] == 0.5
+    scores = _scores([(answerable, "Right move."), (none_good, "Off."), (none_good, None)])
+    assert scores["good"] == 1.0 and scores["fits"] == 0.5 and scores["ungraded"] == 1
