@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     import tiktoken
     from langchain_core.language_models import BaseChatModel
 
+    from app.llm import Provider
     from app.settings import PointsWriter
     from ingest.state import CaseRecord
 
@@ -78,6 +79,16 @@ class Citation:
 
 
 @dataclass
+class AnswerTimings:
+    """Milliseconds from the question to each stage; None for a stage not reached."""
+
+    retrieval_ms: float  # kept for scripts written before brief_ms; the same time
+    brief_ms: float
+    first_token_ms: float | None = None
+    total_ms: float | None = None
+
+
+@dataclass
 class Answer:
     question: str
     standalone_question: str
@@ -86,7 +97,7 @@ class Answer:
     citations: list[Citation]
     invalid_citations: list[int]
     cases: list[dict[str, Any]]
-    timings: dict[str, float | None]
+    timings: AnswerTimings
     provider: str
     model: str | None
     notice: str | None = None
@@ -212,7 +223,7 @@ class AnswerEngine:
         retriever: Retriever,
         chat_model: BaseChatModel | None,
         encoding: tiktoken.Encoding,
-        provider: dict[str, Any],
+        provider: Provider,
         case_tokens: int = 120,
         k: int = 8,
         answer_cases: int = 4,
@@ -285,11 +296,9 @@ class AnswerEngine:
             citations=[],
             invalid_citations=[],
             cases=[hit.as_json() for hit in result.hits],
-            # retrieval_ms is kept for scripts written before brief_ms; they are the same time
-            timings=dict.fromkeys(("retrieval_ms", "brief_ms"), _ms(started))
-            | {"first_token_ms": None, "total_ms": None},
-            provider=self.provider.get("provider", "none"),
-            model=self.provider.get("model"),
+            timings=AnswerTimings(_ms(started), _ms(started)),
+            provider=self.provider.provider,
+            model=self.provider.model,
             language=language_of(question),
             weak=result.weak or not result.hits,
         )
@@ -297,23 +306,23 @@ class AnswerEngine:
         if answer.weak:
             answer.answer_markdown = weak_markdown(result, answer.language, self._known())
             yield Token(answer.answer_markdown)
-            answer.timings["total_ms"] = _ms(started)
+            answer.timings.total_ms = _ms(started)
             yield Done(answer)
             return
         if self.chat_model is None:
             answer.answer_markdown = brief_markdown(result)
             answer.notice = self.load_notice
-            answer.timings["total_ms"] = _ms(started)
+            answer.timings.total_ms = _ms(started)
             yield Done(answer)
             return
         shown: list[str] = []
         for piece in self._generate(answer, result, standalone, started):
-            if answer.timings["first_token_ms"] is None:
-                answer.timings["first_token_ms"] = _ms(started)
+            if answer.timings.first_token_ms is None:
+                answer.timings.first_token_ms = _ms(started)
             shown.append(piece)
             yield Token(piece)
         answer.answer_markdown = _compose("".join(shown), result, answer.notice)
-        answer.timings["total_ms"] = _ms(started)
+        answer.timings.total_ms = _ms(started)
         yield Done(answer)
 
     def _generate(

@@ -18,6 +18,7 @@ from app.errors import ElsewhereError
 from app.settings import EmbedderName, MarketName, ProviderName, Settings, load_settings
 
 if TYPE_CHECKING:
+    from app.chain import Answer
     from ingest.lint import CaseWarning
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -431,7 +432,7 @@ def ask(
                 _print_answer_footer(event.answer)
 
 
-def _print_answer_footer(answer: Any) -> None:
+def _print_answer_footer(answer: Answer) -> None:
     if answer.citations:
         click.echo(
             "\n\nCited: "
@@ -455,8 +456,8 @@ def _print_answer_footer(answer: Any) -> None:
         click.echo(f"\n{answer.notice}", err=True)
     t = answer.timings
     click.echo(
-        f"\n[{answer.provider}; brief {t['brief_ms']:.0f} ms, first model text "
-        f"{t['first_token_ms'] or 0:.0f} ms, total {t['total_ms']:.0f} ms]",
+        f"\n[{answer.provider}; brief {t.brief_ms:.0f} ms, first model text "
+        f"{t.first_token_ms or 0:.0f} ms, total {t.total_ms or 0:.0f} ms]",
         err=True,
     )
 

@@ -114,12 +114,21 @@ class CaseHit:
 
 
 @dataclass
+class SearchTimings:
+    """Milliseconds spent in one search: dense and keyword candidates (0 when not used), all."""
+
+    dense_ms: float = 0.0
+    keyword_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+@dataclass
 class SearchResult:
     query: str
     market_filter: str | None
     intent: QueryIntent
     hits: list[CaseHit]
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: SearchTimings = field(default_factory=SearchTimings)
     mechanisms: list[MechanismMatch] = field(default_factory=list)  # what the question describes
     match: float | None = None  # best dense cosine between the question and any chunk
     weak: bool = False  # no case answers this well: show results as "closest, not a direct answer"
@@ -320,7 +329,7 @@ class Retriever:
         text = question
         if self.config.gloss_chinese:
             text = f"{question} {english_glosses(question)}".strip()
-        timings: dict[str, float] = {}
+        timings = SearchTimings()
         ranked: list[tuple[list[str], float]] = []
         match: float | None = None
         vectors: dict[int, list[float]] = {}  # one query embedding per model for this search
@@ -333,11 +342,11 @@ class Retriever:
                 if n == 0 and scored:
                     match = round(1.0 - scored[0][1], 4)  # cosine space: distance = 1 - cos
                 ranked.append(([cid for cid, _ in scored], weight))
-            timings["dense_ms"] = _ms(t)
+            timings.dense_ms = _ms(t)
         if self.config.use_keyword:
             t = time.perf_counter()
             ranked.append((self.keyword_ranking(text, chosen), self.config.keyword_weight))
-            timings["keyword_ms"] = _ms(t)
+            timings.keyword_ms = _ms(t)
         matched = self._mechanisms(text, vectors)
         if matched and self.config.mechanism_weight > 0:
             first = fuse(ranked, self.config.rrf_k)
@@ -350,7 +359,7 @@ class Retriever:
         wanted = {m.id for m in matched}
         for hit in hits:
             hit.mechanisms = [m for m in hit.record.mechanisms if m in wanted]
-        timings["total_ms"] = _ms(started)
+        timings.total_ms = _ms(started)
         bar = self.config.weak_below if self.config.weak_below is not None else self._weak_bar
         uncovered = self.uncovered_industries(question) if self.config.industry_check else []
         weak = bar is not None and match is not None and match < bar or bool(uncovered)

@@ -192,9 +192,9 @@ def ours(engine: AnswerEngine, question: GoldQuestion) -> Shown:
         points=points,
         given=given,
         said_no_match=answer.weak,
-        brief_ms=answer.timings.get("brief_ms"),
-        first_ms=answer.timings.get("first_token_ms"),
-        total_ms=float(answer.timings.get("total_ms") or 0),
+        brief_ms=answer.timings.brief_ms,
+        first_ms=answer.timings.first_token_ms,
+        total_ms=answer.timings.total_ms or 0.0,
         prompt_tokens=answer.prompt_tokens,
         notice=answer.notice,
         quoted=sum(p.quoted for p in answer.points),
@@ -306,7 +306,7 @@ def run_answer_eval(
         for n, question in enumerate(picked, start=1):
             status(f"baseline {n}/{len(picked)}: {question.id}")
             shown["baseline"].append(baseline.answer(question))
-    report: dict[str, Any] = {"provider": engine.provider, "questions": len(picked)}
+    report: dict[str, Any] = {"provider": asdict(engine.provider), "questions": len(picked)}
     for system, answers in shown.items():
         if answers:
             checks = [check_shown(s, q, records) for s, q in zip(answers, picked, strict=True)]

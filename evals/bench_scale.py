@@ -230,9 +230,9 @@ def _search(settings: Any, repeats: int = 3) -> dict[str, Any]:
     for _ in range(repeats):
         for question in questions:
             timings = retriever.search(question).timings
-            totals.append(timings["total_ms"])
-            dense.append(timings.get("dense_ms", 0.0))
-            keyword.append(timings.get("keyword_ms", 0.0))
+            totals.append(timings.total_ms)
+            dense.append(timings.dense_ms)
+            keyword.append(timings.keyword_ms)
     return {
         "searches": len(totals),
         "p50_ms": _pct(totals, 0.5),

@@ -156,7 +156,7 @@ def _retriever_searcher(retriever: Retriever) -> SearchFn:
     def search(question: GoldQuestion) -> Ranked:
         asker = Market(question.asker) if question.asker else None
         result = retriever.search(question.q, k=K, asker=asker)
-        hits = [(hit.record.case_id, hit.record.market) for hit in result.hits]
+        hits = [(hit.record.case_id, hit.record.market or "") for hit in result.hits]
         return Ranked(hits, result.weak, result.match)
 
     return search
@@ -201,7 +201,7 @@ def _naive_searcher(
             case_id = doc.metadata["case_id"]
             if case_id not in ranked:
                 ranked.append(case_id)
-        return Ranked([(cid, records[cid].market) for cid in ranked[:K]])
+        return Ranked([(cid, records[cid].market or "") for cid in ranked[:K]])
 
     return search
 

@@ -182,7 +182,7 @@ def rebuild_keyword_index(index_dir: Path, state: IndexState) -> None:
             case_id=row.case_id,
             section=row.section,
             lever=row.lever,
-            market=records[row.case_id].market,
+            market=records[row.case_id].market or "",
             text=row.text,
         )
         for row in rows

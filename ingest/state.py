@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from ingest.chunk import Chunk
 from ingest.parse import Case
+from ingest.schema import Lever, Market, Outcome
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -39,14 +40,14 @@ class CaseRecord:
     case_id: str
     company: str
     company_zh: str
-    market: str
+    market: Market | None  # None only for records that are not cases (BEIR documents)
     sector: str
-    outcome: str
+    outcome: Outcome | None
     years: str
     hq_country: str
     countries: list[str]
     problems: list[str]
-    levers: list[str]
+    levers: list[Lever]
     summary: str
     title: str
     relpath: str
@@ -55,6 +56,12 @@ class CaseRecord:
     as_of: str = ""  # year-month the facts were last checked (empty in indexes built before it)
     mechanisms: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # Records read back from the index's JSON carry plain strings: make them the enums.
+        object.__setattr__(self, "market", Market(self.market) if self.market else None)
+        object.__setattr__(self, "outcome", Outcome(self.outcome) if self.outcome else None)
+        object.__setattr__(self, "levers", [Lever(lever) for lever in self.levers])
+
     @classmethod
     def from_case(cls, case: Case) -> CaseRecord:
         meta = case.meta
@@ -62,14 +69,14 @@ class CaseRecord:
             case_id=meta.id,
             company=meta.company,
             company_zh=meta.company_zh or "",
-            market=meta.market.value,
+            market=meta.market,
             sector=meta.sector,
-            outcome=meta.outcome.value,
+            outcome=meta.outcome,
             years=meta.years,
             hq_country=meta.hq_country,
             countries=list(meta.countries),
             problems=list(meta.problems),
-            levers=[lever.value for lever in meta.levers],
+            levers=list(meta.levers),
             summary=meta.summary,
             title=case.title,
             relpath=case.relpath,

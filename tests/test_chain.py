@@ -13,6 +13,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 
 from app.chain import RELEVANT_SHARE, AnswerEngine, Brief, Done, Token, heuristic_condense
+from app.llm import Provider
 from app.points import case_excerpt
 from app.prompts import render
 from app.retrieval import Retriever
@@ -63,7 +64,7 @@ def engine(retriever, enc, model, **kw) -> AnswerEngine:
     # Most tests here need all three starter cases answered; the six tiny cases score far
     # apart on BM25, so the relevance floor (tested on its own below) is off for them.
     kw.setdefault("relevant_share", 0.0)
-    return AnswerEngine(retriever, model, enc, {"provider": "fake", "model": "scripted"}, **kw)
+    return AnswerEngine(retriever, model, enc, Provider("fake", "scripted"), **kw)
 
 
 def point(did: str, result: str = "It reported what happened in 2022.") -> str:
@@ -105,7 +106,7 @@ def test_brief_then_checked_points_then_the_closing_line(retriever, enc):
     assert "**What you could borrow:** A fee-waiver pass works wherever delivery" in shown
     assert "**What would not carry over:** It does not carry over where coupons" in shown
     assert answer.corrections == [] and answer.notice is None
-    assert answer.timings["first_token_ms"] is not None and answer.timings["total_ms"] > 0
+    assert answer.timings.first_token_ms is not None and answer.timings.total_ms > 0
     assert set(answer.as_json()) >= ANSWER_KEYS
     # one generation per point (English: the model writes `did`, the result is quoted)
     assert len(model.prompts) == 3
@@ -251,9 +252,7 @@ def test_by_default_english_points_are_the_cases_own_sentences(retriever, enc):
     """The default (llm_points=quoted): no model call for a point; each move is a What they did
     sentence of its case, each result a Results sentence, cited like a written point."""
     model = scripted(*GOOD, TRANSFER)
-    engine_ = AnswerEngine(
-        retriever, model, enc, {"provider": "fake", "model": "scripted"}, relevant_share=0.0
-    )
+    engine_ = AnswerEngine(retriever, model, enc, Provider("fake", "scripted"), relevant_share=0.0)
     answer = engine_.ask("membership fee outside China")
     assert model.prompts == []
     assert len(answer.points) >= 3 and all(p.quoted for p in answer.points)
@@ -270,7 +269,7 @@ def test_a_case_far_below_the_best_gets_no_point_and_the_answer_says_so(retrieve
     """The default relevance floor: the battery-swap case matched "membership fee outside
     China" only by its market, so it stays in the brief but is not dressed up as a point."""
     model = scripted(*GOOD, TRANSFER)
-    engine_ = AnswerEngine(retriever, model, enc, {"provider": "fake", "model": "scripted"})
+    engine_ = AnswerEngine(retriever, model, enc, Provider("fake", "scripted"))
     events = list(engine_.stream("membership fee outside China"))
     brief, answer = events[0].result, events[-1].answer
     assert len(brief.hits) == 3
@@ -455,7 +454,7 @@ def test_an_answer_that_runs_past_the_timeout_degrades_to_the_brief(retriever, e
     assert answer.notice is not None
     assert "unavailable (no complete answer within 0.3 s)" in answer.notice
     assert "case(s)" in answer.answer_markdown
-    assert answer.timings["total_ms"] < 5000
+    assert answer.timings.total_ms < 5000
 
 
 class DiesAfterOne(ScriptedModel):

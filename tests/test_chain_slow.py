@@ -64,7 +64,7 @@ def test_one_question_end_to_end_with_a_real_gguf(monkeypatch, starter):
         answer = engine.ask("membership fee outside China")
         follow = engine.ask("and in China?", [("membership fee outside China", "...")])
     assert answer.provider == "local" and answer.notice is None
-    assert answer.timings["first_token_ms"] is not None
+    assert answer.timings.first_token_ms is not None
     assert answer.market_filter == "overseas"
     assert answer.answer_markdown.strip()
     assert all(c.case_id in {h["case_id"] for h in answer.cases} for c in answer.citations)
@@ -102,5 +102,5 @@ def test_openai_provider_against_a_real_openai_compatible_server(monkeypatch, st
         with answer_session(settings) as engine:
             answer = engine.ask("membership fee outside China")
     assert answer.provider == "openai" and answer.notice is None
-    assert answer.timings["first_token_ms"] is not None and answer.answer_markdown.strip()
+    assert answer.timings.first_token_ms is not None and answer.answer_markdown.strip()
     assert server.api_key not in str(answer.as_json())

@@ -179,7 +179,7 @@ def test_api_key_never_shows(monkeypatch):
     monkeypatch.setenv("ELSEWHERE_LLM_API_KEY", SECRET)
     settings = load_settings()
     described = llm.describe_provider(settings)
-    assert described == {"provider": "openai", "model": "gpt-4o-mini"}
+    assert described == llm.Provider("openai", "gpt-4o-mini")
     model = llm.make_chat_model(settings)
     assert model is not None
     for shown in (repr(settings), str(settings), repr(described), repr(model)):
@@ -188,10 +188,10 @@ def test_api_key_never_shows(monkeypatch):
 
 def test_provider_none_and_local_without_server(settings, monkeypatch):
     assert llm.make_chat_model(settings) is None
-    assert llm.describe_provider(settings) == {"provider": "none", "model": None}
+    assert llm.describe_provider(settings) == llm.Provider("none")
     monkeypatch.setenv("ELSEWHERE_LLM", "local")
     local = load_settings()
-    assert llm.describe_provider(local)["model"] == "qwen2.5-coder-1.5b-instruct-q4_k_m"
+    assert llm.describe_provider(local).model == "qwen2.5-coder-1.5b-instruct-q4_k_m"
     with pytest.raises(LLMError, match="running LocalLLMServer"):
         llm.make_chat_model(local)
 
@@ -276,7 +276,7 @@ def test_local_server_streams_an_answer_then_stops(smol_settings):
         texts = [text for text in chunks if text]
         assert len(texts) >= 3, chunks
         assert "".join(str(text) for text in texts).strip()
-        assert llm.describe_provider(smol_settings)["model"] == server.model_name
+        assert llm.describe_provider(smol_settings).model == server.model_name
     assert not server.running
     assert not _port_open(port)
     with pytest.raises(LLMError):

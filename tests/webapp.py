@@ -16,6 +16,7 @@ from langchain_core.messages import AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk
 
 from app.chain import AnswerEngine
+from app.llm import Provider
 from app.retrieval import Retriever
 from app.session import AnswerService
 from app.settings import Settings
@@ -90,7 +91,7 @@ def running_app(
     def engine() -> Iterator[AnswerEngine]:
         enc = encoding(str(settings.data_dir / "tiktoken"))
         # the model writes the points, so the app's streaming of model text is what is tested
-        info = {"provider": "fake", "model": "paced"}
+        info = Provider("fake", "paced")
         yield AnswerEngine(retriever, model, enc, info, points="model")
 
     service = AnswerService(settings, retriever, engine_factory=engine if model else None)

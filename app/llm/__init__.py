@@ -11,7 +11,7 @@ Nothing here imports llama.cpp or langchain_openai at import time: `import app.l
 and commands that never answer (ingest, eval) never load llama.cpp.
 """
 
-from app.llm.providers import describe_provider, make_chat_model
+from app.llm.providers import Provider, describe_provider, make_chat_model
 from app.llm.server import LocalLLMServer, prefer_sleeping_openmp
 from app.llm.weights import (
     DEFAULT_MODEL,
@@ -29,6 +29,7 @@ __all__ = [
     "LocalLLMServer",
     "ModelPart",
     "PackagedModel",
+    "Provider",
     "check_gguf_header",
     "describe_provider",
     "ensure_joined",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -83,14 +84,22 @@ def _openai_chat_model(settings: Settings) -> BaseChatModel:
     )
 
 
-def describe_provider(settings: Settings) -> dict[str, str | None]:
+@dataclass(frozen=True)
+class Provider:
     """Which provider and model answer, safe to log or show: never the key, never a URL
-    (a URL can carry credentials). Cheap: resolves no files, starts nothing."""
+    (a URL can carry credentials)."""
+
+    provider: str  # "local", "openai", "none" (tests: "fake")
+    model: str | None = None
+
+
+def describe_provider(settings: Settings) -> Provider:
+    """The configured Provider. Cheap: resolves no files, starts nothing."""
     if settings.llm == "none":
-        return {"provider": "none", "model": None}
+        return Provider("none")
     if settings.llm == "openai":
-        return {"provider": "openai", "model": settings.llm_model}
+        return Provider("openai", settings.llm_model)
     value = settings.llm_model
     if value and Path(value).suffix.lower() == ".gguf":
-        return {"provider": "local", "model": Path(value).stem}
-    return {"provider": "local", "model": DEFAULT_MODEL.model_name}
+        return Provider("local", Path(value).stem)
+    return Provider("local", DEFAULT_MODEL.model_name)

@@ -74,7 +74,7 @@ class LocalLLMServer:
             return self.model_file.stem
         from app.llm.providers import describe_provider
 
-        return describe_provider(self.settings)["model"] or DEFAULT_MODEL.model_name
+        return describe_provider(self.settings).model or DEFAULT_MODEL.model_name
 
     @property
     def running(self) -> bool:

@@ -25,10 +25,10 @@ def rows(ctx: WebContext, wanted: CaseFilter) -> list[list[str]]:
             r.case_id,
             r.company,
             r.company_zh,
-            r.market,
+            r.market or "",
             r.sector,
             r.years,
-            r.outcome,
+            r.outcome or "",
             ", ".join(r.levers),
         ]
         for r in filter_cases(ctx.retriever.records.values(), wanted)
