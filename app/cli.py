@@ -7,10 +7,10 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar, get_args
 
 import click
 
@@ -19,6 +19,7 @@ from app.settings import EmbedderName, MarketName, ProviderName, Settings, load_
 
 if TYPE_CHECKING:
     from app.chain import Answer
+    from app.retrieval import MarketChoice, Retriever, SearchResult
     from ingest.lint import CaseWarning
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -274,7 +275,7 @@ def search(
     k: int,
     market: str | None,
     asker: str | None,
-    batch: Any,
+    batch: TextIO | None,
     as_json: bool,
     embedder: str | None,
 ) -> None:
@@ -298,15 +299,15 @@ def search(
         _print_hits(result)
 
 
-def _market_choice(value: str | None) -> Any:
+def _market_choice(value: str | None) -> MarketChoice:
     from ingest.schema import Market
 
-    if value in (None, "any"):
-        return value
-    return Market(value)
+    if value is None:
+        return None
+    return "any" if value == "any" else Market(value)
 
 
-def _search_batch(retriever: Any, lines: Any, k: int, market: str | None) -> bool:
+def _search_batch(retriever: Retriever, lines: Iterable[str], k: int, market: str | None) -> bool:
     """One JSON result line per question line; a bad line gets an error line. True if all ok."""
     from app.question import clean_question
 
@@ -325,7 +326,7 @@ def _search_batch(retriever: Any, lines: Any, k: int, market: str | None) -> boo
     return ok
 
 
-def _batch_item(line: str, number: int, market: str | None) -> tuple[Any, str, Any]:
+def _batch_item(line: str, number: int, market: str | None) -> tuple[Any, str, MarketChoice]:
     from app.errors import QuestionError
 
     try:
@@ -349,7 +350,7 @@ def _line_id(line: str, number: int) -> Any:
         return None
 
 
-def _print_hits(result: Any) -> None:
+def _print_hits(result: SearchResult) -> None:
     from app.question import printable
 
     scope = result.market_filter or "any market"
@@ -367,7 +368,7 @@ def _print_hits(result: Any) -> None:
     click.echo(printable("\n".join(lines)))  # case text is untrusted: no terminal escapes
 
 
-def _weak_line(result: Any) -> str:
+def _weak_line(result: SearchResult) -> str:
     from app.industries import industry_label
 
     if result.uncovered:
