@@ -142,7 +142,7 @@ def test_sigkill_at_any_point_is_repaired_by_the_next_run(settings, delay):
     time.sleep(delay)
     assert proc.poll() is None, "ingest ended before the kill: the test would prove nothing"
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    assert proc.wait() == -signal.SIGKILL  # it died of the kill, not of its own accord
     (settings.cases_dir / "overseas" / "case-000.md").unlink()
     write_case(settings.cases_dir, "case-001", "Changed", topic="changed after the crash")
     report = run_ingest(settings)
