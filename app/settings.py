@@ -73,7 +73,7 @@ class Settings(BaseSettings):
         120, ge=60, description="token budget of one case's excerpt in a point's prompt"
     )
     llm_answer_points: int = Field(
-        4, ge=3, le=5, description="most points (cases) per answer; past 3, only close matches"
+        4, ge=3, le=5, description="most points (cases) per answer; only cases close to the best"
     )
     llm_speculative: Literal["ngram", "none"] = Field(
         "ngram",
