@@ -92,14 +92,11 @@ def covered_industries(records: Iterable[CaseRecord]) -> frozenset[str]:
     problems (what the case is about, not what its body mentions in passing)."""
     covered: set[str] = set()
     for record in records:
-        about = " ".join(
-            [
-                record.sector.replace("-", " "),
-                record.company,
-                record.title,
-                record.summary,
-                *record.problems,
-            ]
-        )
-        covered.update(industries_named(about))
+        covered.update(industries_named(case_about(record)))
     return frozenset(covered)
+
+
+def case_about(record: CaseRecord) -> str:
+    """What a case is about: its sector, company, title, summary and problems."""
+    parts = [record.sector.replace("-", " "), record.company, record.title, record.summary]
+    return " ".join([*parts, *record.problems])

@@ -22,6 +22,7 @@ import numpy as np
 
 from app.industries import phrase_pattern
 from ingest.mechanisms import Mechanism, load_mechanisms
+from ingest.schema import has_chinese
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -116,7 +117,7 @@ def _name_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
                 part = part.strip().lower()
                 if not part or part in _GENERIC:
                     continue
-                if re.search(r"[\u4e00-\u9fff]", part):
+                if has_chinese(part):
                     patterns.append((mechanism.id, re.compile(re.escape(part))))
                 elif len(part) >= 6:
                     patterns.append((mechanism.id, phrase_pattern(part.replace("-", " "))))

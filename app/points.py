@@ -548,12 +548,12 @@ def quoted_point(
     # hardware margin, not the one that shares the question's words about devices.
     context = definitions(hit.mechanisms, language)
     ranked = picker.best(question, did_candidates(record, language), context=context)
-    did = _first_passing(ranked, checker, source)
+    did = first_passing(ranked, checker, source)
     if did:
         point.fields["did"] = checker.clean(did, source, record.case_id)
     if point.fields.get("did"):
         ranked = ranked_results(record, f"{question} {point.fields['did']}", picker, language)
-        result = _first_passing([s for s in ranked if s != did], checker, source)
+        result = first_passing([s for s in ranked if s != did], checker, source)
         if result:
             point.fields["result"] = checker.clean(result, source, record.case_id)
     point.fields = {k: v for k, v in point.fields.items() if v}
@@ -564,7 +564,8 @@ def quoted_point(
     yield point
 
 
-def _first_passing(ranked: Sequence[str], checker: Checker, source: str) -> str | None:
+def first_passing(ranked: Sequence[str], checker: Checker, source: str) -> str | None:
+    """The first of `ranked` that would be shown (passes every check against `source`)."""
     return next((sentence for sentence in ranked if checker.passes(sentence, source)), None)
 
 

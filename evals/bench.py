@@ -140,7 +140,7 @@ def bench_coverage(repeats: int) -> dict:
     """Industry coverage (`covered_industries`, run when the library loads) over the library
     repeated COVERAGE_COPIES times, against scanning every term's regex over the same text
     (what it did before the literal pre-check)."""
-    from app.industries import _terms, covered_industries
+    from app.industries import _terms, case_about, covered_industries
     from ingest.parse import scan_library
     from ingest.state import CaseRecord
 
@@ -150,7 +150,7 @@ def bench_coverage(repeats: int) -> dict:
 
     def every_regex() -> None:
         for r in records:
-            lowered = " ".join([r.sector, r.company, r.title, r.summary, *r.problems]).lower()
+            lowered = case_about(r).lower()
             for term in _terms():
                 list(term.pattern.finditer(lowered))
 

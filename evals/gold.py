@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from app.errors import ElsewhereError
 
@@ -32,17 +34,26 @@ class GoldQuestion:
         return self.kind == NO_MATCH
 
 
-def load_gold(path: Path = GOLD_PATH) -> list[GoldQuestion]:
-    """Read gold.jsonl; a malformed line is an error naming the line."""
-    questions = []
+T = TypeVar("T")
+
+
+def read_jsonl(path: Path, build: Callable[[Any], T], what: str) -> list[T]:
+    """`build(row)` for every non-blank line of a JSONL file; a line that is not JSON or that
+    `build` rejects (ValueError, TypeError, KeyError) is an error naming the file and line."""
+    items = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            questions.append(GoldQuestion(**json.loads(line)))
-        except (ValueError, TypeError) as exc:
-            raise ElsewhereError(f"{path} line {number}: not a gold question ({exc})") from None
-    return questions
+            items.append(build(json.loads(line)))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ElsewhereError(f"{path} line {number}: not {what} ({exc})") from None
+    return items
+
+
+def load_gold(path: Path = GOLD_PATH) -> list[GoldQuestion]:
+    """Read gold.jsonl; a malformed line is an error naming the line."""
+    return read_jsonl(path, lambda row: GoldQuestion(**row), "a gold question")
 
 
 def gold_problems(questions: list[GoldQuestion], case_markets: dict[str, str]) -> list[str]:

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.errors import ElsewhereError
-
 if TYPE_CHECKING:
     from app.retrieval import CaseHit, Retriever
     from app.settings import Settings
@@ -49,20 +47,17 @@ class MoveItem:
 
 def load_moves(path: Path = MOVES_PATH) -> list[MoveItem]:
     """Read moves.jsonl; a malformed line is an error naming the line."""
-    items = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            grades = _grades(row["sentences"])
-            if not grades:
-                raise ValueError("no graded sentences")
-            results = _grades(row.get("results", []))
-            items.append(MoveItem(str(row["qid"]), str(row["case_id"]), grades, results))
-        except (ValueError, TypeError, KeyError) as exc:
-            raise ElsewhereError(f"{path} line {number}: not a graded move ({exc})") from None
-    return items
+    from evals.gold import read_jsonl
+
+    return read_jsonl(path, _move_item, "a graded move")
+
+
+def _move_item(row: dict[str, Any]) -> MoveItem:
+    grades = _grades(row["sentences"])
+    if not grades:
+        raise ValueError("no graded sentences")
+    results = _grades(row.get("results", []))
+    return MoveItem(str(row["qid"]), str(row["case_id"]), grades, results)
 
 
 def _grades(sentences: list[dict[str, Any]]) -> dict[str, int]:
@@ -83,7 +78,7 @@ def pickers(retriever: Retriever) -> dict[str, Picker]:
     cannot be shown), so the rows compare the ranking alone."""
     from app.checks import Company
     from app.extract import SentencePicker, did_candidates, result_candidates
-    from app.points import Checker, Point, case_text, quoted_point
+    from app.points import Checker, Point, case_text, first_passing, quoted_point
 
     matcher = retriever.matcher
     multilingual = matcher.embeddings if matcher is not None else None
@@ -105,10 +100,9 @@ def pickers(retriever: Retriever) -> dict[str, Picker]:
         def pick(question: GoldQuestion, hit: CaseHit) -> Pick:
             check, source = checker(question, hit), case_text(hit.record)
             moves = rank(question.q, did_candidates(hit.record, question.lang))
-            move = next((s for s in moves if check.passes(s, source)), None)
+            move = first_passing(moves, check, source)
             results = rank(question.q, result_candidates(hit.record, question.lang))
-            result = next((s for s in results if s != move and check.passes(s, source)), None)
-            return move, result
+            return move, first_passing([s for s in results if s != move], check, source)
 
         return pick
 
