@@ -42,6 +42,7 @@ from app.extract import (
     lesson_candidates,
     result_bonus,
     result_candidates,
+    standalone_first,
 )
 from app.mechanisms import definitions
 from app.prompts import label, render
@@ -547,7 +548,9 @@ def quoted_point(
     # one the question describes): "we sell the device at cost" picks the sentence on the
     # hardware margin, not the one that shares the question's words about devices.
     context = definitions(hit.mechanisms, language)
-    ranked = picker.best(question, did_candidates(record, language), context=context)
+    ranked = standalone_first(
+        picker.best(question, did_candidates(record, language), context=context)
+    )
     did = first_passing(ranked, checker, source)
     if did:
         point.fields["did"] = checker.clean(did, source, record.case_id)
@@ -582,7 +585,7 @@ def ranked_results(
     record: CaseRecord, query: str, picker: SentencePicker, language: str = "en"
 ) -> list[str]:
     candidates = result_candidates(record, language)
-    return picker.best(query, candidates, result_bonus(candidates))
+    return standalone_first(picker.best(query, candidates, result_bonus(candidates)))
 
 
 def closing_line(
@@ -612,7 +615,7 @@ def _lessons(
     chosen = []
     quoted = quotes_lessons(cases, checker.language)
     for candidates in lesson_candidates(cases, checker.language):
-        for sentence in picker.best(question, candidates):
+        for sentence in standalone_first(picker.best(question, candidates)):
             if checker.passes(sentence, source, language=quoted):
                 chosen.append(sentence)
                 break

@@ -368,3 +368,55 @@ def test_the_picker_scores_english_with_the_english_encoder_and_chinese_with_the
     assert english.seen and not multilingual.seen
     picker.best("谁免了配送费？", ["推出会员免配送费。", "开了门店。"])
     assert "谁免了配送费？" in multilingual.seen and "谁免了配送费？" not in english.seen
+
+
+def test_a_sentence_leaning_on_the_one_before_is_quoted_only_when_nothing_else_passes():
+    from app.points import Checker, closing_line, quoted_point
+    from app.retrieval import CaseHit
+
+    case = record("ride", "RideCo", "s", "Drivers rose to 2 million in 2019. That doubled supply.")
+    # The dangling sentence shares more of the question's words, yet the standalone one leads.
+    case.sections["What they did"] = (
+        "Both companies paid drivers bonuses to keep drivers on the app. "
+        "RideCo guaranteed hourly earnings for new drivers in its first cities."
+    )
+    case.sections["What transfers"] = (
+        "Guaranteed earnings bring drivers in fast. "
+        "Rivals ended their fight for drivers the same way. "
+        "It does not work where drivers can switch apps in seconds."
+    )
+    question = "how do we keep drivers on the app?"
+    checker = Checker([], [case], "en", question)
+    point = list(quoted_point(1, CaseHit(case, 1.0), question, checker, SentencePicker()))[-1]
+    assert point.fields["did"].startswith("RideCo guaranteed")
+    assert point.fields["result"].startswith("Drivers rose")
+    points = [point]
+    borrow, caveat = closing_line(points, {"ride": case}, question, checker, SentencePicker())
+    assert borrow.startswith("Guaranteed") and caveat.startswith("It does not work")
+    # with no other sentence left, the leaning one is still better than none
+    case.sections["What they did"] = (
+        "Both companies paid drivers bonuses to keep drivers on the app."
+    )
+    checker = Checker([], [case], "en", question)
+    point = list(quoted_point(1, CaseHit(case, 1.0), question, checker, SentencePicker()))[-1]
+    assert point.fields["did"].startswith("Both companies")
+
+
+@pytest.mark.parametrize(
+    ("sentence", "leans"),
+    [
+        ("This gave people a reason to visit.", True),
+        ("May 2014: both companies stopped passenger subsidies.", True),
+        ("Uber and Grab ended their fight the same way in 2018.", True),
+        ("Over the same period the network grew fast.", True),
+        ("因此，平台把补贴转给了商家。", True),
+        ("But NIO remained deeply loss-making in 2023.", False),
+        ("Thisbe Ltd launched in 2019.", False),
+        ("RideCo guaranteed hourly earnings in 2015.", False),
+        ("美团推出可膨胀的会员红包。", False),
+    ],
+)
+def test_which_sentences_lean_on_the_one_before(sentence, leans):
+    from app.extract import leans_back
+
+    assert leans_back(sentence) is leans
