@@ -4,9 +4,11 @@ Plan: validate every file, compare content hashes with the index state, then rem
 cases, (re)embed added and changed ones in groups, and rebuild the BM25 index if anything moved.
 An unchanged library returns after hashing files: no model is loaded and Chroma is not opened.
 
-Crash safety: a lock file stops two ingests at once. Before touching Chroma we drop a `dirty`
-marker; a case's row in the state DB is committed only after its vectors are written, and any
-chunk in Chroma that the state DB does not list is swept away on the next run. So a run killed
+Crash safety: a lock file stops two ingests at once in one data dir, and on a shared Chroma
+server a lease held there stops two instances' ingests at once (ingest.lease). Before touching
+Chroma we drop a `dirty` marker; a case's row in the state DB is committed only after its
+vectors are written, and any chunk in Chroma that the state DB does not list is swept away on
+the next run. So a run killed
 at any point is finished correctly by the next one: no duplicates, no orphans.
 """
 
@@ -132,6 +134,7 @@ def _ingest_locked(
     status: StatusFn,
     embeddings: Embeddings | None,
 ) -> IngestReport:
+    from ingest.lease import server_lease
     from ingest.store import open_client, store_errors
 
     scan = scan_library(settings.cases_dir, max_bytes=settings.max_case_bytes)
@@ -144,7 +147,7 @@ def _ingest_locked(
                 report.chunks_total = len(state.chunk_ids())
                 return report
         client = open_client(settings)  # before any embedding: a dead server fails in a second
-        with store_errors(settings, "indexing"):
+        with store_errors(settings, "indexing"), server_lease(client, settings):
             return _ingest_with(settings, scan, state, client, on_progress, status, embeddings)
     finally:
         state.close()

@@ -148,3 +148,84 @@ def test_server_dying_under_a_search_is_a_named_error(tmp_path, chroma_server):
     chroma_server.stop()
     with pytest.raises(VectorStoreError, match=f"at {chroma_server.url} failed while searching"):
         retriever.search("membership")
+
+
+# --- one ingest at a time per server index, whichever instance runs it -----------------------
+
+
+def _lock_row(client, settings, host: str, data_dir: str, expires_in: float) -> None:
+    import time
+
+    from ingest.lease import locks_name
+
+    now = time.time()
+    client.get_or_create_collection(locks_name(settings)).add(
+        ids=[f"ingest:{settings.collection_name}"],
+        documents=[f"{host} pid 1 data dir {data_dir}"],
+        metadatas=[
+            {"token": "t-other", "expires": now + expires_in, "since": now, "host": host,
+             "data_dir": data_dir}
+        ],  # fmt: skip
+        embeddings=[[1.0]],
+    )
+
+
+def test_a_second_instance_cannot_ingest_into_the_server_while_the_first_does(
+    tmp_path, chroma_server
+):
+    from app.errors import IngestLockedError
+
+    first = instance(tmp_path, "first", chroma_server.url)
+    second = instance(tmp_path, "second", chroma_server.url)
+    write_starter(first.cases_dir)
+    write_starter(second.cases_dir)
+    write_case(second.cases_dir, "zep-air", "ZepAir", sector="logistics", topic="airship cargo")
+    refused: list[str] = []
+
+    def second_ingest_midway(done: int, total: int) -> None:
+        if done and not refused:  # the first ingest is writing: the second must not start
+            with pytest.raises(IngestLockedError) as info:
+                run_ingest(second)
+            refused.append(str(info.value))
+
+    assert run_ingest(first, on_progress=second_ingest_midway).ok
+    assert refused and f"data dir {first.data_dir.resolve()}" in refused[0]
+    assert chroma_server.url in refused[0] and "wait for it to finish" in refused[0]
+    # the first one's lease is gone with it: the second now ingests, and both see its case
+    assert "zep-air" in run_ingest(second).added
+    assert "zep-air" in Retriever.open(instance(tmp_path, "first", chroma_server.url)).records
+
+
+def test_a_lapsed_lease_is_taken_over_and_a_live_one_is_named(tmp_path, chroma_server):
+    from app.errors import IngestLockedError
+    from ingest.store import open_client
+
+    writer = instance(tmp_path, "writer", chroma_server.url)
+    write_starter(writer.cases_dir)
+    client = open_client(writer)
+    _lock_row(client, writer, "build-host-7", "/srv/elsewhere", expires_in=600)
+    with pytest.raises(IngestLockedError, match="build-host-7 pid 1 data dir /srv/elsewhere"):
+        run_ingest(writer)
+    client.delete_collection("elsewhere_locks")
+    _lock_row(client, writer, "build-host-7", "/srv/elsewhere", expires_in=-1)  # killed run
+    assert run_ingest(writer).ok
+
+
+def test_the_lease_is_renewed_while_the_ingest_runs(tmp_path, chroma_server):
+    import time
+
+    from app.errors import IngestLockedError
+    from ingest.lease import locks_name, server_lease
+    from ingest.store import open_client
+
+    writer = instance(tmp_path, "writer", chroma_server.url)
+    other = instance(tmp_path, "other", chroma_server.url)
+    write_starter(other.cases_dir)
+    client = open_client(writer)
+    with server_lease(client, writer, lease_seconds=1.0, renew_seconds=0.2):
+        time.sleep(1.6)  # past the first expiry: only the renewals keep it
+        with pytest.raises(IngestLockedError):
+            run_ingest(other)
+    rows = client.get_collection(locks_name(writer)).get()
+    assert rows["ids"] == []  # released
+    assert run_ingest(other).ok
