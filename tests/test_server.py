@@ -163,8 +163,13 @@ def _lock_row(client, settings, host: str, data_dir: str, expires_in: float) -> 
         ids=[f"ingest:{settings.collection_name}"],
         documents=[f"{host} pid 1 data dir {data_dir}"],
         metadatas=[
-            {"token": "t-other", "expires": now + expires_in, "since": now, "host": host,
-             "data_dir": data_dir}
+            {
+                "token": "t-other",
+                "expires": now + expires_in,
+                "since": now,
+                "host": host,
+                "data_dir": data_dir,
+            }
         ],  # fmt: skip
         embeddings=[[1.0]],
     )
