@@ -150,7 +150,7 @@ def test_mechanism_signal_finds_cases_of_other_sectors(settings):
     ids = [hit.record.case_id for hit in result.hits]
     assert set(ids[:2]) == {"cheap-phone", "print-co"}  # both razor-and-blade cases first
     assert {h.record.case_id: h.mechanisms for h in result.hits}["print-co"] == ["razor-and-blade"]
-    without = retriever.with_config(RetrievalConfig()).search(QUESTION, k=3)
+    without = retriever.with_config(RetrievalConfig(mechanism_weight=0.0)).search(QUESTION, k=3)
     gap = {h.record.case_id: h.score for h in result.hits}
     base = {h.record.case_id: h.score for h in without.hits}
     # the signal lifts the cases using the mechanism, not the same-sector case without it
