@@ -84,7 +84,7 @@ ZH_SECTION = "中文要点"
 ZH_LABELS: dict[str, str] = {"做法": "did", "结果": "result", "借鉴": "borrow", "局限": "caveat"}
 ZH_COUNTS: dict[str, tuple[int, int]] = {
     "做法": (1, 3),
-    "结果": (1, 3),
+    "结果": (1, 5),  # results run longer once a case is followed past its first years
     "借鉴": (1, 2),
     "局限": (1, 2),
 }
@@ -150,7 +150,7 @@ class CaseMeta(BaseModel):
     mechanisms: list[str] = Field(min_length=1, max_length=6)  # ids in ingest/data/mechanisms.yaml
     summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=20, max_length=600)]
     outcome: Outcome
-    sources: list[Source] = Field(min_length=1, max_length=20)
+    sources: list[Source] = Field(min_length=1, max_length=30)
     as_of: str  # year-month the facts were last checked against the sources, e.g. 2026-12
 
     @field_validator("company")

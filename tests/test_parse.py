@@ -324,6 +324,11 @@ def test_chinese_key_points_parse_and_are_not_counted_as_english_words(settings)
         (("2021年", "2021年8月"), "states 8月"),  # the English says July
         (("- 借鉴：", "- 启示："), "item must be `- <做法|结果|借鉴|局限>：<sentence>`"),
         (("- 局限：依赖餐厅承担部分费用，别的市场未必愿意。\n", ""), "has 0 `局限` item(s)"),
+        (
+            ("- 结果：2021年会员达到1800万，公司称复购提高。\n",) * 1
+            + ("- 结果：2021年会员达到1800万，公司称复购提高。\n" * 6,),
+            "has 6 `结果` item(s); expected 1 to 5",
+        ),
         (("习惯。", "habit"), "`借鉴` item must be one Chinese sentence ending with 。"),
         (("推出月度会员", "推出月度会员" * 30), "characters; at most 140"),
     ],
@@ -352,3 +357,23 @@ def test_chinese_key_points_must_be_the_last_section(settings):
     )
     path.write_text(text, encoding="utf-8")
     assert any("must be the last section" in p for p in _problems(path, settings.cases_dir))
+
+
+@pytest.mark.parametrize(("count", "ok"), [(30, True), (31, False)])
+def test_a_case_may_cite_up_to_thirty_sources(settings, count, ok):
+    import yaml
+
+    path = write_case(settings.cases_dir, "dash-club", "DashClub")
+    _, front, body = path.read_text(encoding="utf-8").split("---\n", 2)
+    meta = yaml.safe_load(front)
+    meta["sources"] = [
+        {"title": f"DashClub report {n}", "publisher": "Reuters", "year": 2021}
+        for n in range(count)
+    ]
+    path.write_text("---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n" + body, "utf-8")
+    if ok:
+        assert len(read_case(path, settings.cases_dir).meta.sources) == count
+    else:
+        assert any(
+            "`sources` must have at most 30 items" in p for p in _problems(path, settings.cases_dir)
+        )
