@@ -64,7 +64,8 @@ CONTEXT_WEIGHT = 0.25
 # not GAAP profits", "both companies stopped...", "ended their fight the same way") reads as a
 # dangling reference once quoted alone. On evals/moves.jsonl such sentences were graded lower
 # than the rest (moves: mean 0.44 of 18 vs 0.80; results: 0.75 of 16 vs 1.03), so they are
-# picked only when no other sentence passes. Contrasts ("But NIO remained loss-making") read
+# picked for a move or a result only when no other sentence passes, and never for the closing
+# line. Contrasts ("But NIO remained loss-making") read
 # well after the point's move and are not counted.
 LEANS_BACK = re.compile(
     r"^(?:[^:]{0,40}:\s*)?(?:that|this|these|those|such|the same|both|neither|so|and|in turn|"

@@ -39,6 +39,7 @@ from app.extract import (
     SentencePicker,
     did_candidates,
     has_zh,
+    leans_back,
     lesson_candidates,
     result_bonus,
     result_candidates,
@@ -615,7 +616,9 @@ def _lessons(
     chosen = []
     quoted = quotes_lessons(cases, checker.language)
     for candidates in lesson_candidates(cases, checker.language):
-        for sentence in standalone_first(picker.best(question, candidates)):
+        # A lesson that leans on the sentence before it ("That is why they work fast") says
+        # nothing alone: never the closing line (a point's move may still fall back to one).
+        for sentence in picker.best(question, [c for c in candidates if not leans_back(c)]):
             if checker.passes(sentence, source, language=quoted):
                 chosen.append(sentence)
                 break

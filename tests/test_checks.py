@@ -393,7 +393,12 @@ def test_a_sentence_leaning_on_the_one_before_is_quoted_only_when_nothing_else_p
     points = [point]
     borrow, caveat = closing_line(points, {"ride": case}, question, checker, SentencePicker())
     assert borrow.startswith("Guaranteed") and caveat.startswith("It does not work")
-    # with no other sentence left, the leaning one is still better than none
+    # a closing line is never a sentence leaning on one the reader does not see
+    case.sections["What transfers"] = (
+        "Guaranteed earnings bring drivers in fast. That is why it does not work for long."
+    )
+    assert closing_line(points, {"ride": case}, question, checker, SentencePicker()) is None
+    # with no other sentence left, a move that leans is still better than no point
     case.sections["What they did"] = (
         "Both companies paid drivers bonuses to keep drivers on the app."
     )
