@@ -370,6 +370,7 @@ class QueryIntent:
     market: Market | None
     levers: tuple[Lever, ...]
     countries: frozenset[str] = frozenset()  # countries of the regions the question asks about
+    failures: bool = False  # the question asks for failures outright ("which ones failed")
 
 
 def exclusions(text: str) -> tuple[str, list[str]]:
@@ -447,6 +448,21 @@ def detect_levers(question: str) -> tuple[Lever, ...]:
     return tuple(lever for lever in Lever if _first_hit(_LEVER_PATTERNS[lever], text))
 
 
+# Asking for failures outright, not describing one's own trouble ("we lose money on every
+# basket" is a problem, "which ones failed" a request): the words name the outcome.
+_FAILURES = re.compile(
+    r"\b(?:failed|failures?|collapsed?|went (?:bust|under)|shut down|died|cautionary tales?)\b"
+    r"|失败|倒闭|暴雷|破产|关门|死掉",
+    re.IGNORECASE,
+)
+
+
+def asks_for_failures(question: str) -> bool:
+    return bool(_FAILURES.search(question))
+
+
 def parse_question(question: str, asker: Market | None = None) -> QueryIntent:
     market, _phrase = detect_market(question, asker)
-    return QueryIntent(market, detect_levers(question), region_countries(question))
+    return QueryIntent(
+        market, detect_levers(question), region_countries(question), asks_for_failures(question)
+    )

@@ -50,12 +50,21 @@ class ConfigSpec:
     embedders: tuple[str, ...] = ("minilm",)
 
 
-# No market filter, no lever boost, no mechanism or region signal: the plain fusions.
+# No market filter, no lever boost, no mechanism, region or failure signal: the plain fusions.
 PLAIN = RetrievalConfig(
-    geo_filter=False, lever_boost=0.0, mechanism_weight=0.0, region_boost=0.0, industry_check=False
+    geo_filter=False,
+    lever_boost=0.0,
+    mechanism_weight=0.0,
+    region_boost=0.0,
+    failure_boost=0.0,
+    industry_check=False,
 )
 PREVIOUS = RetrievalConfig(
-    mechanism_weight=0.0, region_boost=0.0, dense_weights=None, industry_check=False
+    mechanism_weight=0.0,
+    region_boost=0.0,
+    failure_boost=0.0,
+    dense_weights=None,
+    industry_check=False,
 )
 # fmt: off
 CONFIGS: tuple[ConfigSpec, ...] = (
@@ -70,7 +79,8 @@ CONFIGS: tuple[ConfigSpec, ...] = (
     ConfigSpec("hybrid-use+geo+lever", "previous product: BM25 + USE, RRF, market filter, "
                "lever boost", PREVIOUS, ("use",)),
     ConfigSpec("hybrid3+geo+lever", "BM25 + USE + MiniLM (default weights), RRF, filter, boost",
-               replace(RetrievalConfig(), mechanism_weight=0.0, region_boost=0.0),
+               replace(RetrievalConfig(), mechanism_weight=0.0, region_boost=0.0,
+                       failure_boost=0.0),
                ("use", "minilm")),
     ConfigSpec("product", "the product (defaults): BM25 + USE + MiniLM, RRF, market filter, "
                "lever boost, mechanism signal, region boost", RetrievalConfig(),

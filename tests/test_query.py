@@ -140,3 +140,22 @@ def test_chinese_business_terms_get_english_glosses():
     )
     assert english_glosses("获客成本越来越高") == "customer acquisition cost CAC"  # longest first
     assert english_glosses("how do we reduce churn") == ""
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("Which companies failed trying to do instant grocery delivery, and why?", True),
+        ("I want the cautionary tales: startups that still died.", True),
+        ("有哪些不要店员的便利店最后失败了，为什么？", True),
+        ("哪些P2P平台暴雷了？", True),
+        ("we lose money on every basket; who fixed that?", False),  # a problem, not a request
+        ("Our drivers keep leaving for competitors.", False),
+        ("我们的外卖平台补贴烧钱太多", False),
+    ],
+)
+def test_a_question_asking_for_failures_outright(question, asks):
+    from app.query import asks_for_failures, parse_question
+
+    assert asks_for_failures(question) is asks
+    assert parse_question(question).failures is asks

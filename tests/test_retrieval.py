@@ -231,3 +231,27 @@ def test_market_filtered_dense_search_is_the_exact_filtered_nearest(
         refiltered += bool(again)
     if claimed_share is not None:
         assert refiltered
+
+
+def test_failed_cases_are_preferred_only_when_the_question_asks_for_failures(settings):
+    from tests.casegen import write_case
+
+    for case_id, company, outcome in (("alpha-grocer", "AlphaGrocer", "worked"),
+                                      ("beta-grocer", "BetaGrocer", "failed")):  # fmt: skip
+        write_case(
+            settings.cases_dir, case_id, company, sector="grocery", topic="ten minute grocery",
+            outcome=outcome,
+        )  # fmt: skip
+    run_ingest(settings)
+    plain = Retriever.open(settings, RetrievalConfig(use_dense=False, failure_boost=0.0))
+    boosted = plain.with_config(RetrievalConfig(use_dense=False, failure_boost=0.3))
+
+    def scores(retriever, question):
+        return {h.record.case_id: h.score for h in retriever.search(question, k=2).hits}
+
+    asked = "which ten minute grocery startups failed?"
+    before, after = scores(plain, asked), scores(boosted, asked)
+    assert after["beta-grocer"] == pytest.approx(before["beta-grocer"] * 1.3)
+    assert after["alpha-grocer"] == pytest.approx(before["alpha-grocer"])
+    described = "our ten minute grocery startup loses money on every basket"
+    assert scores(boosted, described) == pytest.approx(scores(plain, described))
