@@ -145,6 +145,9 @@ _CHINA_STRONG = [
     "本土",
 ]
 _CHINA_WEAK = [r"\bchinese\b", r"\bchina'?s\b", r"\bchina\b", "中国", "国产"]
+# Going abroad (出海, 走出去) is itself the market: a Chinese firm selling abroad is an overseas
+# case (DESIGN: Temu, Shein), whatever else the sentence says ("国内品牌出海东南亚").
+_GOING_ABROAD = re.compile(r"出海|走出去")
 _SENTENCE = re.compile(r"(?<=[.?!。？！;；])\s*|\n+")
 _ELSEWHERE_PATTERNS = [
     r"\belsewhere\b",
@@ -419,6 +422,9 @@ def detect_market(question: str, asker: Market | None = None) -> tuple[Market | 
         china_out = next((e for e in excluded if _CHINA_WORDS.search(e)), None)
         if china_out is not None:
             return Market.OVERSEAS, china_out
+        abroad = _GOING_ABROAD.search(sentence)
+        if abroad:
+            return Market.OVERSEAS, abroad[0]
         for overseas, china in ((_OVERSEAS_STRONG, _CHINA_STRONG), (_OVERSEAS_WEAK, _CHINA_WEAK)):
             hit_o, hit_c = _first_hit(overseas, sentence), _first_hit(china, sentence)
             if hit_o and hit_c:

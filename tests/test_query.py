@@ -26,6 +26,9 @@ MARKETS = [
     ("中国以外的直播电商", None, OS),
     ("国内的社区团购怎么做的", None, CN),
     ("中国的共享单车为什么失败", None, CN),
+    ("哪些中国公司出海后被当地监管卡住了？", None, OS),  # going abroad is the market
+    ("国内品牌出海东南亚，谁做好了本地化？", None, OS),
+    ("中国企业走出去，在拉美怎么招人？", CN, OS),
     (
         "We run grocery delivery in the US and lose money. Did any Chinese grocer make it pay?",
         OS,
