@@ -203,6 +203,7 @@ def test_a_second_instance_cannot_ingest_into_the_server_while_the_first_does(
 
 def test_a_lapsed_lease_is_taken_over_and_a_live_one_is_named(tmp_path, chroma_server):
     from app.errors import IngestLockedError
+    from ingest.lease import locks_name
     from ingest.store import open_client
 
     writer = instance(tmp_path, "writer", chroma_server.url)
@@ -211,7 +212,7 @@ def test_a_lapsed_lease_is_taken_over_and_a_live_one_is_named(tmp_path, chroma_s
     _lock_row(client, writer, "build-host-7", "/srv/elsewhere", expires_in=600)
     with pytest.raises(IngestLockedError, match="build-host-7 pid 1 data dir /srv/elsewhere"):
         run_ingest(writer)
-    client.delete_collection("elsewhere_locks")
+    client.delete_collection(locks_name(writer))
     _lock_row(client, writer, "build-host-7", "/srv/elsewhere", expires_in=-1)  # killed run
     assert run_ingest(writer).ok
 
