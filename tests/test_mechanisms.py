@@ -62,6 +62,8 @@ def test_duplicate_id_is_refused():
         ("bike sharing deposits in China", {"customer-float"}),  # a part in parentheses
         ("我们想试试换电，有先例吗", {"asset-as-a-service"}),  # 资产即服务（换电、租赁）
         ("Cash-on-delivery in Africa", {"cash-on-delivery"}),  # hyphens, any case
+        ("Which instant grocery startups failed?", {"dark-store-rapid-delivery"}),
+        ("前置仓在海外有人做成吗", {"dark-store-rapid-delivery"}),
         ("social media ads for a bakery", set()),  # "Social / team buying": too generic a part
         ("a subscriptionless model", set()),  # whole words only
     ],
