@@ -28,7 +28,7 @@ YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
 # A lesson that says what does not carry over (English case text): a negation or a limit.
 CAVEAT = re.compile(
     r"\b(not|n't|no|never|rarely|unless|only where|only if|harder|hard to|fails?|cannot|"
-    r"risky|depends? on|weaker)\b",
+    r"risky|depends? on|weaker|less well|less easily|badly|poorly|difficult)\b",
     re.IGNORECASE,
 )
 # Analysts often open a lesson with a label the closing line supplies itself ("What does not
@@ -70,7 +70,8 @@ CONTEXT_WEIGHT = 0.25
 LEANS_BACK = re.compile(
     r"^(?:[^:]{0,40}:\s*)?(?:that|this|these|those|such|the same|both|neither|so|and|in turn|"
     r"instead|thus|hence|as a result|over the same period|at the same time|by then|after that|"
-    r"meanwhile|others?|the rest|again|here)\b"
+    r"meanwhile|others?|the rest|again|here|also|it|its|they|their|them)\b"
+    r"|^(?:[A-Z][\w'.&-]*\s){1,3}also\b"  # "Blinkit also operated ...": also what?
     r"|\bthe same (?:way|period|time|approach|model)\b"
     r"|^(?:这|那些|那种|那样|而且|因此|所以|同样|于是|此后|同期|与此同时)",
     re.IGNORECASE,

@@ -80,7 +80,7 @@ STARTER = [
         {
             "Revenue model": "A monthly subscription fee of 9.99 replaces per-order delivery fees.",
             "What transfers": "A fee-waiver pass works wherever delivery fees are visible. "
-            "It does not carry over where coupons already make delivery free.",
+            "A pass does not carry over where coupons already make delivery free.",
         },
     ),
     (
@@ -92,7 +92,7 @@ STARTER = [
         {
             "Acquisition model": "Lucky money red envelopes made users bind bank cards at no CAC.",
             "What transfers": "Gifting money inside a chat app works where gifting is a custom. "
-            "It does not carry over where payments already sit with banks.",
+            "Chat gifting does not carry over where payments already sit with banks.",
         },
     ),
     (

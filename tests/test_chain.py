@@ -104,7 +104,7 @@ def test_brief_then_checked_points_then_the_closing_line(retriever, enc):
         assert p.text.endswith(f"[{n}]")
     # the closing line is picked from the cases' What transfers, for this question
     assert "**What you could borrow:** A fee-waiver pass works wherever delivery" in shown
-    assert "**What would not carry over:** It does not carry over where coupons" in shown
+    assert "**What would not carry over:** A pass does not carry over where coupons" in shown
     assert answer.corrections == [] and answer.notice is None
     assert answer.timings.first_token_ms is not None and answer.timings.total_ms > 0
     assert set(answer.as_json()) >= ANSWER_KEYS

@@ -302,11 +302,11 @@ def test_the_closing_line_quotes_the_best_cases_before_a_lower_one_sharing_more_
 
     lessons = {
         "a": "Bundling delivery into a monthly pass keeps members ordering. "
-        "It does not work where orders are rare.",
+        "A pass does not work where orders are rare.",
         "b": "Charging merchants for placement funds the discounts. "
-        "It fails when buyers stop trusting the rankings.",
+        "Paid placement fails when buyers stop trusting the rankings.",
         "c": "Lowering the hotel commission wins hotels from the hotel leader. "
-        "It does not last when the hotel commission race ends.",
+        "A low hotel commission does not last when the hotel commission race ends.",
     }
     records = {}
     for cid, text in lessons.items():
@@ -383,7 +383,7 @@ def test_a_sentence_leaning_on_the_one_before_is_quoted_only_when_nothing_else_p
     case.sections["What transfers"] = (
         "Guaranteed earnings bring drivers in fast. "
         "Rivals ended their fight for drivers the same way. "
-        "It does not work where drivers can switch apps in seconds."
+        "Guarantees do not work where drivers can switch apps in seconds."
     )
     question = "how do we keep drivers on the app?"
     checker = Checker([], [case], "en", question)
@@ -392,7 +392,7 @@ def test_a_sentence_leaning_on_the_one_before_is_quoted_only_when_nothing_else_p
     assert point.fields["result"].startswith("Drivers rose")
     points = [point]
     borrow, caveat = closing_line(points, {"ride": case}, question, checker, SentencePicker())
-    assert borrow.startswith("Guaranteed") and caveat.startswith("It does not work")
+    assert borrow.startswith("Guaranteed") and caveat.startswith("Guarantees do not work")
     # a closing line is never a sentence leaning on one the reader does not see
     case.sections["What transfers"] = (
         "Guaranteed earnings bring drivers in fast. That is why it does not work for long."
