@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 ProgressFn = Callable[[int, int], None]
 StatusFn = Callable[[str], None]
-GROUP_CHUNKS = 512  # chunks written and committed to the state DB together (a crash loses at most one group)
+GROUP_CHUNKS = 512  # chunks written and committed together (a crash redoes at most one group)
 RECORD_VERSION = "2"  # the CaseRecord shape stored in the state DB (2: with as_of)
 STORE_IDENTITY = "store_identity"  # state-DB meta key: the embedded store the last ingest left
 CHROMA_DB_FILE = "chroma.sqlite3"  # the embedded store's database file (chromadb 1.x)
