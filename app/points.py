@@ -18,7 +18,7 @@ Why one generation per case when the model writes (measured on the 1.5B local mo
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -151,6 +151,8 @@ class Checker:
         self.known = known
         self.question = question
         self.allowed = [Company(r.company, r.company_zh) for r in given]
+        names = [r.company for r in given]
+        self.twins = {name for name in names if names.count(name) > 1}  # see heading()
         self.language = language
         self.said: list[str] = []
         self.corrections: list[Correction] = []
@@ -232,9 +234,16 @@ class Checker:
         return None
 
 
-def heading(n: int, record: CaseRecord, language: str) -> str:
-    """`**[1] Meituan**`, or `**[1] 美团 (Meituan)**` for a Chinese answer."""
-    return f"**[{n}] {case_name(record, language)}** —"
+def heading(n: int, record: CaseRecord, language: str, twins: Collection[str] = ()) -> str:
+    """`**[1] Meituan**`, or `**[1] 美团 (Meituan)**` for a Chinese answer. A company with two
+    cases in one answer (`twins`) is told apart by its case's title ("Didi: winning a two-sided
+    subsidy war..." -> `**[2] Didi (winning a two-sided subsidy war...)**`), or in Chinese by the
+    case's years."""
+    name = case_name(record, language)
+    if record.company in twins:
+        subtitle = record.title.partition(":")[2].strip()
+        name += f" ({subtitle if language == 'en' and subtitle else record.years})"
+    return f"**[{n}] {name}** —"
 
 
 def case_text(record: CaseRecord) -> str:
@@ -510,7 +519,7 @@ def generate_point(
     restate instead; without one, the point is the model's sentence only."""
     record = hit.record
     language = checker.language
-    point = Point(n, record.case_id, record.company, heading(n, record, language))
+    point = Point(n, record.case_id, record.company, heading(n, record, language, checker.twins))
     feed = SentenceFeed(checker, case_text(record), record)
     restate = restates(record, language)
     messages = point_messages(question, hit, encoding, budget, language, result)
@@ -543,7 +552,8 @@ def quoted_point(
     when the answer's time budget has no room for another generation."""
     record = hit.record
     language = checker.language
-    point = Point(n, record.case_id, record.company, heading(n, record, language), quoted=True)
+    name = heading(n, record, language, checker.twins)
+    point = Point(n, record.case_id, record.company, name, quoted=True)
     source = case_text(record)
     # The move that fits the question *and* the mechanism it matched on (when this case uses
     # one the question describes): "we sell the device at cost" picks the sentence on the

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -415,10 +416,21 @@ def detect_market(question: str, asker: Market | None = None) -> tuple[Market | 
     make it pay?"), so sentences are read from the end. Within one, a place ("in India",
     "outside China", "国内") beats a description ("Chinese", "Western"); when a sentence names
     both markets equally, the asker's other market wins, or nothing is assumed.
+
+    Where the asker says where they are ("We run an invoicing app in Mexico", "we're a neobank
+    in Europe", "我们在印度做外卖"), the place is the asker's market, not the one asked about:
+    those clauses are no filter (a PM in Mexico learns from Toast and from DingTalk), though
+    they say what "elsewhere" means. An alternative tacked on after the ask ("国外有没有做起来
+    的？还是只有国内玩得转？", "... or only in China?") is not the ask either.
     """
     text = _normalise(question)
-    for sentence in reversed([part for part in _SENTENCE.split(text) if part.strip()]):
-        sentence, excluded = exclusions(sentence)
+    parts = [part for part in _SENTENCE.split(text) if part.strip()]
+    if asker is None:
+        asker = _own_market(parts)
+    for sentence in reversed(parts):
+        if _ALTERNATIVE.match(sentence) and len(parts) > 1:
+            continue
+        sentence, excluded = exclusions(_without_self(sentence))
         china_out = next((e for e in excluded if _CHINA_WORDS.search(e)), None)
         if china_out is not None:
             return Market.OVERSEAS, china_out
@@ -442,6 +454,51 @@ def detect_market(question: str, asker: Market | None = None) -> tuple[Market | 
     if hit and asker is not None:
         return asker.other, hit
     return None, None
+
+
+# A clause in which the asker says where they are: "we're a neobank in Europe", "we run grocery
+# delivery in the US", "I'm based in Lagos", "我们在印度做外卖", "我们是一家美国的SaaS公司".
+# Not "we're expanding into Brazil" or "our users in India" (where they sell is what they ask
+# about), nor a clause that goes on to ask ("we're in Kenya: who solved ...").
+_SELF = re.compile(
+    r"^(?:as (?:an?|the) [^,;:]{0,60}? in\b"
+    r"|(?:we|i)\s*(?:'re|'m| are| am)\s+(?:an?|the|based|located|headquartered)\b"
+    r"|(?:we|i)\s+(?:run|operate|own|sell|build|make|manage)\b"
+    r"|我们(?:是|在)|我司(?:是|在)|我(?:是|在))"
+)
+_CLAUSE = re.compile(r"[,，:：]\s*|\s+but\s+|\s*(?:但是?|不过)\s*")
+_ASKS = re.compile(
+    r"\?|？|\b(?:who|which|what|how|did|does|has|have|any)\b|谁|哪些|怎么|如何|有没有"
+)
+# "还是只有国内玩得转？", "or only in China?": an alternative after the ask.
+_ALTERNATIVE = re.compile(r"^(?:还是|或者|or (?:only|just|is it)\b)")
+
+
+def _self_clauses(sentence: str) -> list[str]:
+    return [
+        c for c in _CLAUSE.split(sentence.strip()) if _SELF.match(c.strip()) and not _ASKS.search(c)
+    ]
+
+
+def _without_self(sentence: str) -> str:
+    """The sentence without the clauses in which the asker says where they are."""
+    for clause in _self_clauses(sentence):
+        sentence = sentence.replace(clause, " ")
+    return sentence
+
+
+def _own_market(sentences: Sequence[str]) -> Market | None:
+    """The asker's market where they say where they are (see _SELF), else None."""
+    for sentence in sentences:
+        for clause in _self_clauses(sentence):
+            for overseas, china in (
+                (_OVERSEAS_STRONG, _CHINA_STRONG),
+                (_OVERSEAS_WEAK, _CHINA_WEAK),
+            ):
+                hit_o, hit_c = _first_hit(overseas, clause), _first_hit(china, clause)
+                if hit_o or hit_c:
+                    return None if hit_o and hit_c else Market.OVERSEAS if hit_o else Market.CHINA
+    return None
 
 
 def _normalise(question: str) -> str:

@@ -550,3 +550,20 @@ def test_a_second_sentence_cut_off_by_the_length_limit_shows_nothing_of_itself(r
     assert "bundled payment" not in answer.answer_markdown
     assert "with…" not in answer.answer_markdown
     assert any(c.kind == "cut-off" for c in answer.corrections), answer.corrections
+
+
+def test_two_cases_of_one_company_are_told_apart_in_their_headings(retriever):
+    import dataclasses
+
+    from app.points import Checker, heading
+
+    first = next(iter(retriever.records.values()))
+    one = dataclasses.replace(first, title=f"{first.company}: winning a subsidy war")
+    two = dataclasses.replace(
+        first, case_id="twin", title=f"{first.company}: a regulator's freeze", years="2021-2023"
+    )
+    twins = Checker([], [one, two], "en").twins
+    assert heading(1, one, "en", twins) == f"**[1] {first.company} (winning a subsidy war)** —"
+    assert heading(2, two, "zh", twins).endswith("(2021-2023)** —")
+    # one case per company: the plain name, as always
+    assert heading(1, one, "en", Checker([], [one], "en").twins) == f"**[1] {first.company}** —"

@@ -75,6 +75,31 @@ COMPOUND = [
 ]
 
 
+# Where the asker says where they are, the place is theirs, not the market asked about: no
+# filter, though it says what "elsewhere" means. Where they sell or expand is what they ask about.
+OWN_PLACE = [
+    ("We run an invoicing app for small firms in Mexico. Who got small firms to pay?", None, None),
+    ("we're a branchless neobank in Europe. how did other challenger banks sign up?", None, None),
+    ("I'm based in Nigeria, who elsewhere solved cash payments?", None, CN),
+    ("As a grocer in the US, what did others do about waste?", None, None),
+    ("我们在印度做外卖，骑手流失严重，别的市场怎么解决的？", None, CN),
+    ("我们是一家美国的SaaS公司，别的市场怎么收费？", None, CN),
+    ("We're a US grocer; what did Chinese grocers do about fresh food waste?", None, CN),
+    ("we're expanding into Brazil. who solved last-mile delivery there?", None, OS),
+    ("our users in India won't pay upfront. who fixed that?", None, OS),
+    ("We sell games, but players in emerging markets won't pay. What worked?", None, OS),
+    ("we're in Kenya: who solved cash payments in Africa?", None, OS),
+    # an alternative after the ask is not the ask
+    ("国外有没有直播带货做起来的？还是只有国内玩得转？", None, OS),
+    ("Did live commerce take off abroad? Or only in China?", None, OS),
+]
+
+
+@pytest.mark.parametrize("question,asker,expected", OWN_PLACE)
+def test_the_askers_own_place_is_no_filter(question, asker, expected):
+    assert detect_market(question, asker)[0] == expected
+
+
 @pytest.mark.parametrize("question,asker,expected", COMPOUND)
 def test_compound_and_exclusive_places(question, asker, expected):
     assert detect_market(question, asker)[0] == expected
