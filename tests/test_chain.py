@@ -274,7 +274,7 @@ def test_a_case_far_below_the_best_gets_no_point_and_the_answer_says_so(retrieve
     brief, answer = events[0].result, events[-1].answer
     assert len(brief.hits) == 3
     top, third = brief.hits[0].score, brief.hits[2].score
-    assert third < RELEVANT_SHARE * top and not brief.hits[2].mechanisms
+    assert third < RELEVANT_SHARE * top
     cited = [p.case_id for p in answer.points]
     assert brief.hits[2].record.case_id not in cited and cited == [
         h.record.case_id for h in brief.hits[: len(cited)]
