@@ -78,6 +78,17 @@ LEANS_BACK = re.compile(
 )
 
 
+# A contrast opener ("But Uber's 2017 loss of its London licence ... show the same risk") reads
+# well after a point's move, not as the closing line's own lesson: what is it contrasting?
+CONTRAST = re.compile(r"^(?:but|however|yet|still|even so)\b|^(?:但|但是|然而|不过)", re.IGNORECASE)
+
+
+def opens_lesson(sentence: str) -> bool:
+    """Whether `sentence` can open the closing line: it neither leans on the sentence before
+    it (LEANS_BACK) nor contrasts with it (CONTRAST)."""
+    return not leans_back(sentence) and not CONTRAST.search(sentence)
+
+
 def leans_back(sentence: str) -> bool:
     """Whether `sentence` refers back to text before it (LEANS_BACK)."""
     return bool(LEANS_BACK.search(sentence))

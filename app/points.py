@@ -39,8 +39,8 @@ from app.extract import (
     SentencePicker,
     did_candidates,
     has_zh,
-    leans_back,
     lesson_candidates,
+    opens_lesson,
     result_bonus,
     result_candidates,
     standalone_first,
@@ -626,9 +626,10 @@ def _lessons(
     chosen = []
     quoted = quotes_lessons(cases, checker.language)
     for candidates in lesson_candidates(cases, checker.language):
-        # A lesson that leans on the sentence before it ("That is why they work fast") says
-        # nothing alone: never the closing line (a point's move may still fall back to one).
-        for sentence in picker.best(question, [c for c in candidates if not leans_back(c)]):
+        # A lesson that leans on the sentence before it ("That is why they work fast") or
+        # contrasts with it ("But Uber's 2017 loss ...") says nothing alone: never the closing
+        # line (a point's move may still fall back to one).
+        for sentence in picker.best(question, [c for c in candidates if opens_lesson(c)]):
             if checker.passes(sentence, source, language=quoted):
                 chosen.append(sentence)
                 break

@@ -398,6 +398,12 @@ def test_a_sentence_leaning_on_the_one_before_is_quoted_only_when_nothing_else_p
         "Guaranteed earnings bring drivers in fast. That is why it does not work for long."
     )
     assert closing_line(points, {"ride": case}, question, checker, SentencePicker()) is None
+    # nor one contrasting with it ("But ... show the same risk"), however well it fits
+    case.sections["What transfers"] = (
+        "But drivers kept on the app with guarantees show the same risk elsewhere. "
+        "Guarantees do not work where drivers can switch apps in seconds."
+    )
+    assert closing_line(points, {"ride": case}, question, checker, SentencePicker()) is None
     # with no other sentence left, a move that leans is still better than no point
     case.sections["What they did"] = (
         "Both companies paid drivers bonuses to keep drivers on the app."
