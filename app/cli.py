@@ -354,6 +354,8 @@ def _print_hits(result: SearchResult) -> None:
     from app.question import printable
 
     scope = result.market_filter or "any market"
+    if result.market_filter and result.market_reason:
+        scope += f', from "{result.market_reason}"'
     lines = [f"{len(result.hits)} case(s) for: {result.query}  [{scope}]"]
     if result.weak and result.hits:
         lines.append(_weak_line(result))

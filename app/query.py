@@ -375,14 +375,16 @@ class QueryIntent:
     levers: tuple[Lever, ...]
     countries: frozenset[str] = frozenset()  # countries of the regions the question asks about
     failures: bool = False  # the question asks for failures outright ("which ones failed")
+    market_phrase: str | None = None  # what in the question set `market` ("国外", "in india")
 
 
 def exclusions(text: str) -> tuple[str, list[str]]:
-    """The text without its exclusive place phrases, and the phrases' place lists."""
+    """The text without its exclusive place phrases, and the phrases themselves ("outside the
+    us and china")."""
     excluded: list[str] = []
 
     def cut(match: re.Match[str]) -> str:
-        excluded.append(next(group for group in match.groups() if group))
+        excluded.append(match.group(0).strip())
         return " "
 
     text = _EXCLUDE_EN.sub(cut, text)
@@ -525,7 +527,11 @@ def asks_for_failures(question: str) -> bool:
 
 
 def parse_question(question: str, asker: Market | None = None) -> QueryIntent:
-    market, _phrase = detect_market(question, asker)
+    market, phrase = detect_market(question, asker)
     return QueryIntent(
-        market, detect_levers(question), region_countries(question), asks_for_failures(question)
+        market,
+        detect_levers(question),
+        region_countries(question),
+        asks_for_failures(question),
+        phrase if market is not None else None,
     )

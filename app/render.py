@@ -29,12 +29,20 @@ def case_line(record: CaseRecord, esc: Escape = _same) -> str:
     )
 
 
+def market_reason(result: SearchResult, esc: Escape = _same) -> str:
+    """` (from "in india")` when words of the question set the market filter, so a filtered
+    brief says why the other market's cases are missing; empty otherwise."""
+    if not result.market_filter or not result.market_reason:
+        return ""
+    return f' (from "{esc(result.market_reason)}")'
+
+
 def brief_markdown(result: SearchResult) -> str:
     """The structured part of an answer: matched cases, shown the moment retrieval ends."""
     scope = result.market_filter or "any market"
     if not result.hits:
         return f"No cases matched *{result.query}* in {scope}."
-    lines = [f"**{len(result.hits)} case(s)** · market filter: {scope}", ""]
+    lines = [f"**{len(result.hits)} case(s)** · market filter: {scope}{market_reason(result)}", ""]
     for n, hit in enumerate(result.hits, start=1):
         record = hit.record
         lines.append(f"[{n}] {case_line(record)}  \n`{record.case_id}` — {record.summary}")

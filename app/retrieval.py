@@ -139,13 +139,17 @@ class SearchResult:
     match: float | None = None  # best dense cosine between the question and any chunk
     weak: bool = False  # no case answers this well: show results as "closest, not a direct answer"
     uncovered: list[str] = field(default_factory=list)  # industries named that no case is about
+    market_reason: str | None = None  # the question's words that set market_filter (see below)
 
     def as_json(self) -> dict[str, Any]:
         """The shape DESIGN.md promises for `elsewhere search --json`, plus compatible fields
-        (`weak`, `match`, `mechanisms` at the top and per result)."""
+        (`weak`, `match`, `mechanisms` at the top and per result; `market_reason`, the words
+        of the question that set the market filter, null when it came from a flag or the
+        asker's market setting)."""
         return {
             "query": self.query,
             "market_filter": self.market_filter,
+            "market_reason": self.market_reason,
             "results": [hit.as_json() for hit in self.hits],
             "weak": self.weak,
             "uncovered_industries": list(self.uncovered),
@@ -379,6 +383,7 @@ class Retriever:
             match,
             weak,
             uncovered,
+            intent.market_phrase if chosen is not None and market is None else None,
         )
 
     def uncovered_industries(self, question: str) -> list[str]:

@@ -118,6 +118,7 @@ def test_search_json_has_the_documented_shape(starter):
     payload = json.loads(result.output)
     assert payload["query"] == "membership fee outside China"
     assert payload["market_filter"] == "overseas"
+    assert payload["market_reason"] == "outside china"  # the words that set the filter
     assert 1 <= len(payload["results"]) <= 3
     first = payload["results"][0]
     documented = {"case_id", "company", "market", "sector", "score", "summary", "evidence"}
@@ -139,6 +140,10 @@ def test_search_market_any_and_asker(starter):
     run("ingest")
     payload = json.loads(run("search", "bikes in China", "--market", "any", "--json").output)
     assert payload["market_filter"] is None
+    flag = json.loads(run("search", "bikes in China", "--market", "overseas", "--json").output)
+    assert flag["market_filter"] == "overseas" and flag["market_reason"] is None  # a flag's
+    brief = run("search", "bikes in China", "-k", "2").output
+    assert '[china, from "in china"]' in brief
     payload = json.loads(
         run("search", "who elsewhere solved churn", "--asker", "china", "--json").output
     )
@@ -163,6 +168,7 @@ def test_search_batch_prints_one_line_per_question(starter):
         "id",
         "query",
         "market_filter",
+        "market_reason",
         "results",
         "weak",
         "uncovered_industries",

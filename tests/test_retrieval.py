@@ -66,10 +66,11 @@ def test_keyword_only_and_dense_only_both_work(retriever):
 
 def test_search_json_shape(retriever):
     payload = retriever.search("membership", k=2).as_json()
-    # the documented shape plus compatible additions (issue 9): weak, match, mechanisms, and
-    # uncovered_industries
+    # the documented shape plus compatible additions (issue 9): weak, match, mechanisms,
+    # uncovered_industries, and market_reason (what in the question set the market filter)
     assert set(payload) == {
-        "query", "market_filter", "results", "weak", "uncovered_industries", "match", "mechanisms"
+        "query", "market_filter", "market_reason", "results", "weak", "uncovered_industries",
+        "match", "mechanisms",
     }  # fmt: skip
     assert isinstance(payload["weak"], bool) and isinstance(payload["match"], float)
     assert set(payload["results"][0]) == {

@@ -11,7 +11,7 @@ import gradio as gr
 
 from app.chain import Brief, Done, Token
 from app.feedback import Vote
-from app.render import answer_export, case_markdown
+from app.render import answer_export, case_markdown, market_reason
 from app.retrieval import CaseScope, SearchResult
 from app.session import Queued
 from app.web.common import (
@@ -63,7 +63,7 @@ def source_cards(result: SearchResult, scope: str = "ask") -> str:
             f'<div class="meta">{r.market} · {esc(r.sector)} · {esc(r.years)} · {r.outcome}</div>'
             f"<div>{esc(r.summary)}</div></a>"
         )
-    scope_note = esc(result.market_filter or "any market")
+    scope_note = esc(result.market_filter or "any market") + market_reason(result, esc)
     head = f"<p>{len(result.hits)} case(s) · {scope_note}</p>"
     return f"<div class='sources'>{head}{''.join(cards)}</div>"
 
