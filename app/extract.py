@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from app.checks import FIGURE, sentences
-from ingest.schema import ZH_SECTION, has_chinese, zh_points
+from ingest.schema import LEVER_SECTIONS, ZH_SECTION, has_chinese, zh_points
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -60,6 +60,13 @@ QUERY_LIMIT = 32  # query vectors kept (a question, and the question with each p
 # question alone (tune 0.560 -> 0.566, holdout 0.615 -> 0.628 with MiniLM for English);
 # appending the definitions to the question (the old way) lowered them (0.522 / 0.526).
 CONTEXT_WEIGHT = 0.25
+# The weight of the case's own sections for the levers the question is about (its Revenue model
+# for "how do we earn more from merchants"), beside the question, when picking a move or a
+# result: on evals/moves.jsonl (session 11) 0.1 / 0.15 / 0.2 raised grade-2 moves on the tune
+# split (0.532 -> 0.551 / 0.558 / 0.551) and the holdout agreed (0.564 -> 0.564 / 0.577 /
+# 0.577); grade-2 results tune 0.545 -> 0.562 at 0.15, holdout 0.644 unchanged. 0.5 was worse.
+LEVER_WEIGHT = 0.15
+LEVER_CHARS = 2000  # of the lever sections read (an encoder sees the first few hundred words)
 # A sentence that leans on the one before it ("This gave people a reason to visit", "Those are
 # not GAAP profits", "both companies stopped...", "ended their fight the same way") reads as a
 # dangling reference once quoted alone. On evals/moves.jsonl such sentences were graded lower
@@ -106,8 +113,9 @@ class SentencePicker:
     With an `english` encoder (the retriever's MiniLM), English questions over English
     sentences are scored with it, everything else with `embeddings` (the multilingual USE):
     on the graded moves (evals/moves.jsonl, `elsewhere eval moves`), MiniLM picked the move a
-    reader wanted more often than USE for English. A `context` (the definitions of the
-    mechanisms a case matched on) adds CONTEXT_WEIGHT times its own cosine: weighed, not
+    reader wanted more often than USE for English. Each `context` text, with its weight (the
+    definitions of the mechanisms a case matched on at CONTEXT_WEIGHT, the case's sections for
+    the question's levers at LEVER_WEIGHT), adds that weight times its own cosine: weighed, not
     appended to the question, where it drowned the question's own words.
     """
 
@@ -120,7 +128,7 @@ class SentencePicker:
         question: str,
         candidates: Sequence[str],
         bonus: Sequence[float] = (),
-        context: str = "",
+        context: Sequence[tuple[str, float]] = (),
     ) -> list[str]:
         """`candidates`, best first (a stable order for ties); `bonus[i]` is added to the
         score of `candidates[i]`."""
@@ -129,9 +137,10 @@ class SentencePicker:
         chinese = has_chinese(question) or any(has_chinese(c) for c in candidates)
         encoder = self._any if chinese else self._english
         scores = encoder.scores(question, candidates)
-        if context.strip():
-            extra = encoder.scores(context, candidates)
-            scores = [s + CONTEXT_WEIGHT * e for s, e in zip(scores, extra, strict=True)]
+        for text, weight in context:
+            if text.strip():
+                extra = encoder.scores(text, candidates)
+                scores = [s + weight * e for s, e in zip(scores, extra, strict=True)]
         scores = [score + (bonus[i] if i < len(bonus) else 0.0) for i, score in enumerate(scores)]
         order = sorted(range(len(candidates)), key=lambda i: -scores[i])
         return [candidates[i] for i in order]
@@ -160,6 +169,16 @@ class _Encoder:
             vectors = self.embeddings.embed_documents(missing)
             self._vectors.update(zip(missing, map(_unit, vectors), strict=True))
         return [_dot(query, self._vectors[text]) for text in candidates]
+
+
+def lever_context(record: CaseRecord, query: str) -> tuple[str, float]:
+    """The case's sections for the levers `query` is about, weighted for `SentencePicker.best`
+    ("" when it names none)."""
+    from app.query import detect_levers
+
+    wanted = set(detect_levers(query))
+    parts = [record.sections.get(s, "") for s, lever in LEVER_SECTIONS.items() if lever in wanted]
+    return " ".join(parts)[:LEVER_CHARS], LEVER_WEIGHT
 
 
 def zh_sentences(record: CaseRecord, kind: str) -> list[str]:

@@ -36,10 +36,12 @@ from app.checks import (
     unsupported_figures,
 )
 from app.extract import (
+    CONTEXT_WEIGHT,
     SentencePicker,
     did_candidates,
     has_zh,
     lesson_candidates,
+    lever_context,
     opens_lesson,
     result_bonus,
     result_candidates,
@@ -558,7 +560,8 @@ def quoted_point(
     # The move that fits the question *and* the mechanism it matched on (when this case uses
     # one the question describes): "we sell the device at cost" picks the sentence on the
     # hardware margin, not the one that shares the question's words about devices.
-    context = definitions(hit.mechanisms, language)
+    context = [(definitions(hit.mechanisms, language), CONTEXT_WEIGHT)]
+    context.append(lever_context(record, question))
     ranked = standalone_first(
         picker.best(question, did_candidates(record, language), context=context)
     )
@@ -596,7 +599,8 @@ def ranked_results(
     record: CaseRecord, query: str, picker: SentencePicker, language: str = "en"
 ) -> list[str]:
     candidates = result_candidates(record, language)
-    return standalone_first(picker.best(query, candidates, result_bonus(candidates)))
+    context = [lever_context(record, query)]
+    return standalone_first(picker.best(query, candidates, result_bonus(candidates), context))
 
 
 def closing_line(
