@@ -354,7 +354,7 @@ def _print_hits(result: SearchResult) -> None:
     from app.question import printable
 
     scope = result.market_filter or "any market"
-    if result.market_filter and result.market_reason:
+    if result.market_reason:
         scope += f', from "{result.market_reason}"'
     lines = [f"{len(result.hits)} case(s) for: {result.query}  [{scope}]"]
     if result.weak and result.hits:

@@ -439,19 +439,14 @@ def detect_market(question: str, asker: Market | None = None) -> tuple[Market | 
         abroad = _GOING_ABROAD.search(sentence)
         if abroad:
             return Market.OVERSEAS, abroad[0]
-        for overseas, china in ((_OVERSEAS_STRONG, _CHINA_STRONG), (_OVERSEAS_WEAK, _CHINA_WEAK)):
-            hit_o, hit_c = _first_hit(overseas, sentence), _first_hit(china, sentence)
-            if hit_o and hit_c:
-                if asker is not None:
-                    return asker.other, f"{hit_o} / {hit_c}"
-                break  # both markets at this strength: a weaker signal will not settle it
-            if hit_o:
-                return Market.OVERSEAS, hit_o
-            if hit_c:
-                return Market.CHINA, hit_c
-        else:
-            continue
-        return None, None
+        hit_o, hit_c = _place_hits(sentence)
+        if hit_o and hit_c:
+            # both markets at the same strength: a weaker signal will not settle it
+            return (asker.other, f"{hit_o} / {hit_c}") if asker is not None else (None, None)
+        if hit_o:
+            return Market.OVERSEAS, hit_o
+        if hit_c:
+            return Market.CHINA, hit_c
     hit = _first_hit(_ELSEWHERE_PATTERNS, text)
     if hit and asker is not None:
         return asker.other, hit
@@ -493,14 +488,20 @@ def _own_market(sentences: Sequence[str]) -> Market | None:
     """The asker's market where they say where they are (see _SELF), else None."""
     for sentence in sentences:
         for clause in _self_clauses(sentence):
-            for overseas, china in (
-                (_OVERSEAS_STRONG, _CHINA_STRONG),
-                (_OVERSEAS_WEAK, _CHINA_WEAK),
-            ):
-                hit_o, hit_c = _first_hit(overseas, clause), _first_hit(china, clause)
-                if hit_o or hit_c:
-                    return None if hit_o and hit_c else Market.OVERSEAS if hit_o else Market.CHINA
+            hit_o, hit_c = _place_hits(clause)
+            if hit_o or hit_c:
+                return None if hit_o and hit_c else Market.OVERSEAS if hit_o else Market.CHINA
     return None
+
+
+def _place_hits(text: str) -> tuple[str | None, str | None]:
+    """(overseas phrase, China phrase) at the strongest level where `text` names either market
+    (a place such as "in india" beats a description such as "chinese"); (None, None) if none."""
+    for overseas, china in ((_OVERSEAS_STRONG, _CHINA_STRONG), (_OVERSEAS_WEAK, _CHINA_WEAK)):
+        hits = _first_hit(overseas, text), _first_hit(china, text)
+        if any(hits):
+            return hits
+    return None, None
 
 
 def _normalise(question: str) -> str:
@@ -533,5 +534,5 @@ def parse_question(question: str, asker: Market | None = None) -> QueryIntent:
         detect_levers(question),
         region_countries(question),
         asks_for_failures(question),
-        phrase if market is not None else None,
+        phrase,  # None whenever market is
     )

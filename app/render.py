@@ -32,7 +32,7 @@ def case_line(record: CaseRecord, esc: Escape = _same) -> str:
 def market_reason(result: SearchResult, esc: Escape = _same) -> str:
     """` (from "in india")` when words of the question set the market filter, so a filtered
     brief says why the other market's cases are missing; empty otherwise."""
-    if not result.market_filter or not result.market_reason:
+    if not result.market_reason:  # set only with a filter (app.retrieval)
         return ""
     return f' (from "{esc(result.market_reason)}")'
 
