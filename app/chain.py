@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from app.checks import Company, foreign_companies, sentences
 from app.extract import SentencePicker, has_zh, zh_sentences
 from app.industries import industry_label
+from app.judge import MoveJudge
 from app.points import (
     Checker,
     Correction,
@@ -233,6 +234,7 @@ class AnswerEngine:
         budget: float | None = None,
         points: PointsWriter = "quoted",
         relevant_share: float = RELEVANT_SHARE,
+        judge_moves: int = 0,
     ):
         self.retriever = retriever
         self.chat_model = chat_model
@@ -246,6 +248,12 @@ class AnswerEngine:
         self.budget = budget  # seconds for model-written points; later ones are quoted
         self.points = points  # "quoted" or "model": who writes an English point's move (_quoted)
         self.relevant_share = relevant_share  # see answer_cases
+        # the model reorders each quoted point's best `judge_moves` moves (app/judge.py)
+        self.judge = (
+            MoveJudge(chat_model, judge_moves)
+            if chat_model is not None and judge_moves >= 2
+            else None
+        )
         matcher = retriever.matcher
         self.picker = SentencePicker(
             matcher.embeddings if matcher is not None else None, retriever.encoder("minilm")
@@ -337,12 +345,15 @@ class AnswerEngine:
         answer.corrections = checker.corrections
         deadline = started + self.timeout
         spent: list[float] = []  # seconds per generated point
+        judged = self.judge.prompt_tokens if self.judge is not None else 0
         try:
             for n, hit in enumerate(given, start=1):
                 point_started = time.perf_counter()
                 over = self._over_budget(started, spent)
                 if _quoted(hit.record, answer.language, over or self.points == "quoted"):
-                    items = quoted_point(n, hit, question, checker, self.picker)
+                    # the judge stops at the answer's time budget (encoder order after it)
+                    budget = None if self.budget is None else started + self.budget
+                    items = quoted_point(n, hit, question, checker, self.picker, self.judge, budget)
                 else:
                     # a Chinese point over a case without Chinese key points: the model
                     # restates the result picked here, or, past the budget, has none
@@ -388,6 +399,8 @@ class AnswerEngine:
                 closing.append(item.text)
                 yield item.text
             answer.transfer = "".join(closing).strip()
+            if self.judge is not None:
+                answer.prompt_tokens += self.judge.prompt_tokens - judged
         except TimeoutError:
             stopped = TimeoutError(f"no complete answer within {self.timeout:g} s")
             answer.notice = failure_notice(stopped, bool(answer.points))

@@ -609,15 +609,22 @@ def eval_beir(
 @eval_group.command("moves")
 @OUT_OPTION
 @JSON_OPTION
+@click.option(
+    "--judge/--no-judge",
+    default=True,
+    show_default=True,
+    help="include the configured model's judgement of the best moves, as the answers do "
+    "(about 15 minutes with the local model); --no-judge: the encoders alone, no model",
+)
 @click.pass_context
 @_edge
-def eval_moves(ctx: click.Context, out: Path, as_json: bool) -> None:
+def eval_moves(ctx: click.Context, out: Path, as_json: bool, judge: bool) -> None:
     """Which sentence a point opens with, against evals/moves.jsonl: ours vs naive pickers."""
     from evals.moves import run_moves_eval
 
     settings = _settings(ctx)
     status = _Progress(enabled=not as_json).status
-    report, paths = run_moves_eval(settings, out, status)
+    report, paths = run_moves_eval(settings, out, status, judge)
     if as_json:
         _echo_json(report)
     else:

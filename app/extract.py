@@ -7,7 +7,8 @@ Results) and the lessons (its What transfers) are already written, sourced and c
 analysts; what the question decides is *which* of them matter. The picker ranks them against the
 question with the retriever's own sentence encoder (cosine), falling back to shared words when
 no encoder is loaded (BM25-only retrieval, tests). By default (llm_points=quoted, app/chain.py)
-a point's move is picked the same way, from its What they did section.
+a point's move is picked the same way, from its What they did section, and its best few are
+then reordered by the model's yes/no judgement (app/judge.py): the model chooses, never writes.
 """
 
 from __future__ import annotations

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     import tiktoken
     from langchain_core.language_models import BaseChatModel
 
+    from app.judge import MoveJudge
     from app.retrieval import CaseHit
     from ingest.state import CaseRecord
 
@@ -547,11 +548,18 @@ def generate_point(
 
 
 def quoted_point(
-    n: int, hit: CaseHit, question: str, checker: Checker, picker: SentencePicker
+    n: int,
+    hit: CaseHit,
+    question: str,
+    checker: Checker,
+    picker: SentencePicker,
+    judge: MoveJudge | None = None,
+    deadline: float | None = None,
 ) -> Iterator[Shown | Point]:
-    """A point written from the case's own sentences (no model): its What they did sentence
-    and its Results sentence that best fit the question, each checked like model text. Used
-    when the answer's time budget has no room for another generation."""
+    """A point written from the case's own sentences: its What they did sentence and its
+    Results sentence that best fit the question, each checked like model text. The move is
+    ranked by the sentence encoders and, with a `judge`, its best few reordered by the model's
+    judgement (until `deadline`); the text shown is always the case's own."""
     record = hit.record
     language = checker.language
     name = heading(n, record, language, checker.twins)
@@ -565,6 +573,9 @@ def quoted_point(
     ranked = standalone_first(
         picker.best(question, did_candidates(record, language), context=context)
     )
+    if judge is not None:
+        passing = [s for s in ranked if checker.passes(s, source)]
+        ranked = judge.rerank(question, record.company, passing, deadline)
     did = first_passing(ranked, checker, source)
     if did:
         point.fields["did"] = checker.clean(did, source, record.case_id)

@@ -59,6 +59,7 @@ def answer_session(
         load_notice=notice,
         budget=settings.llm_answer_seconds,
         points=settings.llm_points,
+        judge_moves=settings.llm_judge_moves,
     )
     try:
         yield engine

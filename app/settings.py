@@ -89,9 +89,17 @@ class Settings(BaseSettings):
     llm_answer_seconds: float = Field(
         20.0,
         ge=0,
-        description="with llm_points=model, the time budget for model-written points of an "
-        "English answer: a point that would end past it is quoted from its case instead (0: "
-        "always quote after the first)",
+        description="the time budget of an answer's model work: with llm_points=model, a "
+        "point that would end past it is quoted from its case instead (0: always quote after "
+        "the first); past it, quoted points' moves are not judged (llm_judge_moves)",
+    )
+    llm_judge_moves: int = Field(
+        3,
+        ge=0,
+        le=8,
+        description="how many of a quoted point's best-ranked moves the model judges (one "
+        "token each, about 1 s on 2 cores) to pick the one that answers the question; 0 or 1: "
+        "the sentence encoders' order alone",
     )
     llm_threads: int = Field(2, ge=1)
     host: str = "127.0.0.1"

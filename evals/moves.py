@@ -7,7 +7,10 @@ Chinese 做法 key points) and every candidate result sentence (its Results sent
 结果), each graded by a reader against the question: 2 what a PM who asked would want, 1 related
 or acceptable, 0 off the question. `elsewhere eval moves` scores the product's picks
 (`app.points.quoted_point`, the path the answer takes) beside naive pickers from the same run:
-the analyst's first sentence, shared words, and the question's USE cosine alone. No model.
+the analyst's first sentence, shared words, and the question's USE cosine alone. With the
+configured model (ELSEWHERE_LLM, default local) the product's row includes its judgement of the
+best few moves (app/judge.py), and "product, encoders only" is the same path without it; with
+ELSEWHERE_LLM=none (or `--no-judge`) no model runs and the product row is the encoders' alone.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from app.judge import MoveJudge
     from app.retrieval import CaseHit, Retriever
     from app.settings import Settings
     from evals.gold import GoldQuestion
@@ -71,9 +75,9 @@ Pick = tuple[str | None, str | None]  # (move, result)
 Picker = Callable[["GoldQuestion", "CaseHit"], Pick]
 
 
-def pickers(retriever: Retriever) -> dict[str, Picker]:
-    """The product's picks and the naive ones, each given the question and the case as
-    retrieved for it. The naive rankings pass through the same
+def pickers(retriever: Retriever, judge: MoveJudge | None = None) -> dict[str, Picker]:
+    """The product's picks (with `judge`, also without it) and the naive ones, each given the
+    question and the case as retrieved for it. The naive rankings pass through the same
     checks as the product's (a sentence naming a company that is not among the cases given
     cannot be shown), so the rows compare the ranking alone."""
     from app.checks import Company
@@ -90,11 +94,15 @@ def pickers(retriever: Retriever) -> dict[str, Picker]:
     def checker(question: GoldQuestion, hit: CaseHit) -> Checker:
         return Checker(known, [hit.record], question.lang, question.q)
 
-    def product(question: GoldQuestion, hit: CaseHit) -> Pick:
-        for item in quoted_point(1, hit, question.q, checker(question, hit), encoder):
-            if isinstance(item, Point):
-                return item.fields.get("did"), item.fields.get("result")
-        return None, None
+    def product(judged: MoveJudge | None) -> Picker:
+        def pick(question: GoldQuestion, hit: CaseHit) -> Pick:
+            check = checker(question, hit)
+            for item in quoted_point(1, hit, question.q, check, encoder, judged):
+                if isinstance(item, Point):
+                    return item.fields.get("did"), item.fields.get("result")
+            return None, None
+
+        return pick
 
     def naive(rank: Callable[[str, list[str]], list[str]]) -> Picker:
         def pick(question: GoldQuestion, hit: CaseHit) -> Pick:
@@ -106,8 +114,11 @@ def pickers(retriever: Retriever) -> dict[str, Picker]:
 
         return pick
 
+    ours = {"product": product(judge)}
+    if judge is not None:
+        ours["product, encoders only"] = product(None)
     return {
-        "product": product,
+        **ours,
         "first sentence": naive(lambda q, c: c),
         "shared words": naive(words.best),
         "question cosine (USE)": naive(use_only.best),
@@ -115,7 +126,11 @@ def pickers(retriever: Retriever) -> dict[str, Picker]:
 
 
 def evaluate_moves(
-    retriever: Retriever, questions: Sequence[GoldQuestion], items: Sequence[MoveItem]
+    retriever: Retriever,
+    questions: Sequence[GoldQuestion],
+    items: Sequence[MoveItem],
+    judge: MoveJudge | None = None,
+    on_pair: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Each picker's move and result graded, per split: `good` the share of pairs with a
     grade-2 sentence whose pick is one, `fits` the share of pairs picked at grade 1 or 2,
@@ -124,10 +139,12 @@ def evaluate_moves(
     from ingest.schema import Market
 
     by_id = {q.id: q for q in questions}
-    chosen = pickers(retriever)
+    chosen = pickers(retriever, judge)
     picks: dict[str, list[tuple[str, MoveItem, Pick]]] = {name: [] for name in chosen}
     searched: dict[str, dict[str, CaseHit]] = {}
-    for item in items:
+    for done, item in enumerate(items, start=1):
+        if on_pair is not None:
+            on_pair(done, len(items))
         question = by_id.get(item.qid)
         record = retriever.records.get(item.case_id)
         if question is None or record is None:
@@ -158,20 +175,30 @@ def evaluate_moves(
 
 
 def run_moves_eval(
-    settings: Settings, out: Path, status: Callable[[str], None]
+    settings: Settings, out: Path, status: Callable[[str], None], judge: bool = True
 ) -> tuple[dict[str, Any], dict[str, Path]]:
-    """`elsewhere eval moves`: open the index, grade every picker, write JSON and Markdown."""
+    """`elsewhere eval moves`: open the index (and, with `judge`, the configured model), grade
+    every picker, write JSON and Markdown."""
     import time
 
-    from app.retrieval import Retriever
+    from app.session import answer_session
     from evals.runner import checked_gold
 
     questions = checked_gold(settings)
     items = load_moves()
-    status("opening the index")
-    retriever = Retriever.open(settings)
-    status(f"picking moves for {len(items)} graded (question, case) pairs")
-    report = evaluate_moves(retriever, questions, items)
+    if not judge:
+        settings = settings.model_copy(update={"llm": "none"})
+    status("opening the index" + (" and starting the model" if judge else ""))
+    with answer_session(settings) as engine:
+        if judge and engine.judge is None:
+            status(f"no model judge ({engine.load_notice or 'ELSEWHERE_LLM_JUDGE_MOVES < 2'})")
+        status(f"picking moves for {len(items)} graded (question, case) pairs")
+
+        def progress(done: int, total: int) -> None:
+            if engine.judge is not None and (done % 25 == 0 or done == total):
+                status(f"judged {done}/{total} pairs")
+
+        report = evaluate_moves(engine.retriever, questions, items, engine.judge, progress)
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     paths = {"json": out / f"moves-{stamp}.json", "markdown": out / f"moves-{stamp}.md"}

@@ -40,6 +40,10 @@ def test_real_cases_give_points_in_the_required_shape(monkeypatch, settings, poi
     run_ingest(settings)
     with answer_session(settings) as engine:
         answer = engine.ask("how did delivery apps outside China keep customers ordering?")
+        # the judge of quoted moves reads the real server's logprobs (app/judge.py)
+        assert engine.judge is not None
+        yes = engine.judge.yes("how do we keep customers ordering?", "DoorDash", "It sold a pass.")
+    assert yes is not None and 0.0 <= yes <= 1.0 and not engine.judge.unsupported
     assert all(p.quoted for p in answer.points) == (points == "quoted")
     assert answer.notice is None and answer.market_filter == "overseas"
     assert answer.points, answer.corrections  # the grammar forces fields; checks keep some
@@ -101,6 +105,9 @@ def test_openai_provider_against_a_real_openai_compatible_server(monkeypatch, st
         run_ingest(settings)
         with answer_session(settings) as engine:
             answer = engine.ask("membership fee outside China")
+            assert engine.judge is not None  # logprobs come back through the /v1 API too
+            yes = engine.judge.yes("membership fee?", "Amazon", "It charged a yearly fee.")
+    assert yes is not None and 0.0 <= yes <= 1.0
     assert answer.provider == "openai" and answer.notice is None
     assert answer.timings.first_token_ms is not None and answer.answer_markdown.strip()
     assert server.api_key not in str(answer.as_json())
