@@ -613,8 +613,9 @@ def eval_beir(
     "--judge/--no-judge",
     default=True,
     show_default=True,
-    help="include the configured model's judgement of the best moves, as the answers do "
-    "(about 15 minutes with the local model); --no-judge: the encoders alone, no model",
+    help="with ELSEWHERE_LLM_JUDGE_MOVES >= 2, include the configured model's judgement of "
+    "the best moves, as the answers then do (about 20 minutes with the local model); "
+    "--no-judge: the encoders alone, no model",
 )
 @click.pass_context
 @_edge

@@ -573,10 +573,10 @@ def quoted_point(
     ranked = standalone_first(
         picker.best(question, did_candidates(record, language), context=context)
     )
+    ranked = [s for s in ranked if checker.passes(s, source)]
     if judge is not None:
-        passing = [s for s in ranked if checker.passes(s, source)]
-        ranked = judge.rerank(question, record.company, passing, deadline)
-    did = first_passing(ranked, checker, source)
+        ranked = judge.rerank(question, record.company, ranked, deadline)
+    did = ranked[0] if ranked else None
     if did:
         point.fields["did"] = checker.clean(did, source, record.case_id)
     if point.fields.get("did"):

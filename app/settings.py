@@ -94,12 +94,13 @@ class Settings(BaseSettings):
         "the first); past it, quoted points' moves are not judged (llm_judge_moves)",
     )
     llm_judge_moves: int = Field(
-        3,
+        0,
         ge=0,
         le=8,
         description="how many of a quoted point's best-ranked moves the model judges (one "
-        "token each, about 1 s on 2 cores) to pick the one that answers the question; 0 or 1: "
-        "the sentence encoders' order alone",
+        "token each, about 1 s on 2 cores) to pick the one that answers the question; 3 was "
+        "measured (better moves, about 10 s more per answer); 0 or 1: the sentence encoders' "
+        "order alone, the default, so an answer completes in about a second",
     )
     llm_threads: int = Field(2, ge=1)
     host: str = "127.0.0.1"

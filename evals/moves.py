@@ -7,10 +7,11 @@ Chinese 做法 key points) and every candidate result sentence (its Results sent
 结果), each graded by a reader against the question: 2 what a PM who asked would want, 1 related
 or acceptable, 0 off the question. `elsewhere eval moves` scores the product's picks
 (`app.points.quoted_point`, the path the answer takes) beside naive pickers from the same run:
-the analyst's first sentence, shared words, and the question's USE cosine alone. With the
-configured model (ELSEWHERE_LLM, default local) the product's row includes its judgement of the
-best few moves (app/judge.py), and "product, encoders only" is the same path without it; with
-ELSEWHERE_LLM=none (or `--no-judge`) no model runs and the product row is the encoders' alone.
+the analyst's first sentence, shared words, and the question's USE cosine alone. With
+ELSEWHERE_LLM_JUDGE_MOVES=3 the product's row includes the configured model's judgement of the
+best few moves (app/judge.py), and "product, encoders only" is the same path without it; by
+default (0), with ELSEWHERE_LLM=none or with `--no-judge`, no model runs and the product row is
+the encoders' alone.
 """
 
 from __future__ import annotations
@@ -186,12 +187,13 @@ def run_moves_eval(
 
     questions = checked_gold(settings)
     items = load_moves()
-    if not judge:
+    judge = judge and settings.llm_judge_moves >= 2
+    if not judge:  # no model to start
         settings = settings.model_copy(update={"llm": "none"})
     status("opening the index" + (" and starting the model" if judge else ""))
     with answer_session(settings) as engine:
         if judge and engine.judge is None:
-            status(f"no model judge ({engine.load_notice or 'ELSEWHERE_LLM_JUDGE_MOVES < 2'})")
+            status(f"no model judge ({engine.load_notice})")
         status(f"picking moves for {len(items)} graded (question, case) pairs")
 
         def progress(done: int, total: int) -> None:

@@ -36,6 +36,7 @@ def test_real_cases_give_points_in_the_required_shape(monkeypatch, settings, poi
     monkeypatch.setenv("ELSEWHERE_LLM", "local")
     monkeypatch.setenv("ELSEWHERE_LLM_MODEL", str(smol_model_file()))
     monkeypatch.setenv("ELSEWHERE_LLM_POINTS", points)
+    monkeypatch.setenv("ELSEWHERE_LLM_JUDGE_MOVES", "3")  # opt-in: the judge on a real model
     settings = load_settings()
     run_ingest(settings)
     with answer_session(settings) as engine:
@@ -101,6 +102,7 @@ def test_openai_provider_against_a_real_openai_compatible_server(monkeypatch, st
         monkeypatch.setenv("ELSEWHERE_LLM_BASE_URL", server.base_url)
         monkeypatch.setenv("ELSEWHERE_LLM_MODEL", server.model_name)
         monkeypatch.setenv("ELSEWHERE_LLM_API_KEY", server.api_key)
+        monkeypatch.setenv("ELSEWHERE_LLM_JUDGE_MOVES", "3")
         settings = load_settings()
         run_ingest(settings)
         with answer_session(settings) as engine:
