@@ -332,7 +332,8 @@ def _apply(
         _delete_cases(store, report.removed, limit)
         state.remove_cases(report.removed)
     for group in _groups(planned):
-        _delete_cases(store, [case.id for case, _ in group], limit)
+        if not fresh:  # a fresh collection holds no chunks of these cases to replace
+            _delete_cases(store, [case.id for case, _ in group], limit)
         chunks = [chunk for _, case_chunks in group for chunk in case_chunks]
         for part in batches(chunks, limit):  # one case may have more chunks than Chroma takes
             store.add_texts(
