@@ -80,6 +80,7 @@ LEANS_BACK = re.compile(
     r"instead|thus|hence|as a result|over the same period|at the same time|by then|after that|"
     r"meanwhile|others?|the rest|again|here|also|it|its|they|their|them)\b"
     r"|^(?:[\w'.&-]+\s){1,3}also\b"  # "Blinkit also operated ...": also what? (any case)
+    r"|\binstead\W*$"  # "Vinted charged the buyer instead.": instead of what?
     r"|\bthe same (?:way|period|time|approach|model)\b"
     r"|^(?:这|那些|那种|那样|而且|因此|所以|同样|于是|此后|同期|与此同时)",
     re.IGNORECASE,
