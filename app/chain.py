@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from app.checks import Company, foreign_companies, sentences
 from app.extract import SentencePicker, has_zh, zh_sentences
 from app.industries import industry_label
-from app.judge import MoveJudge
+from app.judge import MIN_CANDIDATES, MoveJudge
 from app.points import (
     Checker,
     Correction,
@@ -251,7 +251,7 @@ class AnswerEngine:
         # the model reorders each quoted point's best `judge_moves` moves (app/judge.py)
         self.judge = (
             MoveJudge(chat_model, judge_moves)
-            if chat_model is not None and judge_moves >= 2
+            if chat_model is not None and judge_moves >= MIN_CANDIDATES
             else None
         )
         matcher = retriever.matcher
@@ -345,15 +345,17 @@ class AnswerEngine:
         answer.corrections = checker.corrections
         deadline = started + self.timeout
         spent: list[float] = []  # seconds per generated point
+        # the judge stops at the answer's time budget (encoder order after it)
+        judge_until = None if self.budget is None else started + self.budget
         judged = self.judge.prompt_tokens if self.judge is not None else 0
         try:
             for n, hit in enumerate(given, start=1):
                 point_started = time.perf_counter()
                 over = self._over_budget(started, spent)
                 if _quoted(hit.record, answer.language, over or self.points == "quoted"):
-                    # the judge stops at the answer's time budget (encoder order after it)
-                    budget = None if self.budget is None else started + self.budget
-                    items = quoted_point(n, hit, question, checker, self.picker, self.judge, budget)
+                    items = quoted_point(
+                        n, hit, question, checker, self.picker, self.judge, judge_until
+                    )
                 else:
                     # a Chinese point over a case without Chinese key points: the model
                     # restates the result picked here, or, past the budget, has none

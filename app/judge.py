@@ -32,6 +32,7 @@ RANK_STEP = 0.1
 YES = frozenset({"yes", "是"})
 NO = frozenset({"no", "否", "不"})
 TOP_LOGPROBS = 10
+MIN_CANDIDATES = 2  # fewer judged moves than this leave nothing to reorder: no judge
 
 
 class MoveJudge:
@@ -57,7 +58,7 @@ class MoveJudge:
         P(yes) less `step` per place; unchanged when there is one, the provider gives no
         logprobs, or `deadline` (time.perf_counter) has passed before the judging ends."""
         head = list(ranked[: self.candidates])
-        if len(head) < 2 or self.unsupported:
+        if len(head) < MIN_CANDIDATES or self.unsupported:
             return list(ranked)
         scores = []
         for place, sentence in enumerate(head):

@@ -182,12 +182,13 @@ def run_moves_eval(
     every picker, write JSON and Markdown."""
     import time
 
+    from app.judge import MIN_CANDIDATES
     from app.session import answer_session
     from evals.runner import checked_gold
 
     questions = checked_gold(settings)
     items = load_moves()
-    judge = judge and settings.llm_judge_moves >= 2
+    judge = judge and settings.llm_judge_moves >= MIN_CANDIDATES
     if not judge:  # no model to start
         settings = settings.model_copy(update={"llm": "none"})
     status("opening the index" + (" and starting the model" if judge else ""))
