@@ -393,9 +393,12 @@ def exclusions(text: str) -> tuple[str, list[str]]:
 
 
 def region_countries(question: str) -> frozenset[str]:
-    """Countries of the regions a question names (not those it excludes): "in Latin America or
-    Southeast Asia" -> BR, MX, ..., SG, ID, ..."""
-    text, _ = exclusions(_normalise(question))
+    """Countries of the regions a question names (not those it excludes, nor the asker's own,
+    as in detect_market): "in Latin America or Southeast Asia" -> BR, MX, ..., SG, ID, ...;
+    "We run an invoicing app for small firms in Mexico. Who ...?" -> none (the asker in Mexico
+    learns from Slack, not from a Mexican food-delivery app)."""
+    parts = [part for part in _SENTENCE.split(_normalise(question)) if part.strip()]
+    text, _ = exclusions(" ".join(_without_self(part) for part in parts))
     found: set[str] = set()
     for pattern, countries in REGIONS.items():
         if re.search(pattern, text):

@@ -26,6 +26,7 @@ def case_text(
     outcome: str = "worked",
     extra: dict[str, str] | None = None,
     words_per_section: int = 60,
+    countries: list[str] | None = None,
 ) -> str:
     """A valid case file whose sections mention `topic` (section-specific text via `extra`)."""
     front = {
@@ -33,7 +34,7 @@ def case_text(
         "company": company,
         "market": market,
         "hq_country": "CN" if market == "china" else "US",
-        "countries": ["CN"] if market == "china" else ["US"],
+        "countries": countries or (["CN"] if market == "china" else ["US"]),
         "sector": sector,
         "years": "2018-2022",
         "problems": problems or [f"{topic} problem"],

@@ -120,6 +120,10 @@ REGIONS = [
     ("欧洲以外的海外市场，有哪些先买后付", set(), {"DE", "GB"}),
     ("拉美或者印度的超级应用", {"BR", "CO", "IN"}, {"SG"}),
     ("how to lower customer acquisition cost", set(), {"US"}),
+    # the asker's own place is no region to prefer (as it is no market filter)
+    ("We run an invoicing app for small firms in Mexico. Who got them to pay?", set(), {"MX"}),
+    ("我们在东南亚做电商，怎么获取第一批卖家？", set(), {"ID", "SG"}),
+    ("We're a neobank in Europe. Who in Latin America signed up users cheaply?", {"BR"}, {"DE"}),
 ]
 
 

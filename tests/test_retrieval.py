@@ -256,3 +256,28 @@ def test_failed_cases_are_preferred_only_when_the_question_asks_for_failures(set
     assert after["alpha-grocer"] == pytest.approx(before["alpha-grocer"])
     described = "our ten minute grocery startup loses money on every basket"
     assert scores(boosted, described) == pytest.approx(scores(plain, described))
+
+
+def test_cases_in_the_regions_the_question_names_are_preferred(settings):
+    from tests.casegen import write_case
+
+    for case_id, company, countries in (("us-grocer", "UsGrocer", ["US"]),
+                                        ("latam-grocer", "LatamGrocer", ["BR", "MX"])):  # fmt: skip
+        write_case(
+            settings.cases_dir, case_id, company, sector="grocery", topic="ten minute grocery",
+            countries=countries,
+        )  # fmt: skip
+    run_ingest(settings)
+    assert RetrievalConfig().region_boost == 0.5  # on by default
+    plain = Retriever.open(settings, RetrievalConfig(use_dense=False, region_boost=0.0))
+    boosted = plain.with_config(RetrievalConfig(use_dense=False))
+
+    def scores(retriever, question):
+        return {h.record.case_id: h.score for h in retriever.search(question, k=2).hits}
+
+    for asked in ("ten minute grocery in Latin America", "拉美的ten minute grocery"):
+        before, after = scores(plain, asked), scores(boosted, asked)
+        assert after["latam-grocer"] == pytest.approx(before["latam-grocer"] * 1.5)
+        assert after["us-grocer"] == pytest.approx(before["us-grocer"])
+    unnamed = "ten minute grocery delivery"
+    assert scores(boosted, unnamed) == pytest.approx(scores(plain, unnamed))
